@@ -1,0 +1,167 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/gantryhq/gantry/store"
+)
+
+// DefaultMaxRequestBodyBytes is the largest request body the server reads
+// (3 MiB, as Kubernetes): larger bodies get 413.
+const DefaultMaxRequestBodyBytes = 3 << 20
+
+// Options configure a Server. Only Store is required.
+type Options struct {
+	// Store holds the API objects. The server does not close it.
+	Store store.Store
+	// Resources are the served resources; nil means DefaultResources().
+	Resources []Resource
+	// Now returns the current time (creation and deletion timestamps);
+	// nil means time.Now.
+	Now func() time.Time
+	// Logger receives request errors; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxRequestBodyBytes bounds request bodies; 0 means the default.
+	MaxRequestBodyBytes int64
+	// Version is what /version reports; the zero value means the Kubernetes
+	// version of the served API types.
+	Version version.Info
+	// Registerer receives the server's Prometheus metrics; nil means a
+	// registry of the server's own, served at /metrics.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics when Registerer is set; nil serves nothing.
+	Gatherer prometheus.Gatherer
+	// MinRequestTimeout is the base of a watch's server-side timeout when the
+	// client sets none (each watch lasts between it and twice it);
+	// 0 means 30 minutes.
+	MinRequestTimeout time.Duration
+	// BookmarkInterval is how often a watch that allows bookmarks gets one;
+	// 0 means one minute.
+	BookmarkInterval time.Duration
+}
+
+// Server is the Kubernetes API over a Store. It is an http.Handler; it holds
+// no state between requests beyond its configuration and metrics, so any
+// number of Servers can share one store. Safe for concurrent use.
+type Server struct {
+	opts      Options
+	codecs    codecs
+	log       *slog.Logger
+	now       func() time.Time
+	resources map[schema.GroupVersionResource]*Resource
+	// groups lists the served group versions in discovery order.
+	groups  []schema.GroupVersion
+	byGV    map[schema.GroupVersion][]*Resource
+	metrics *metrics
+	mux     *http.ServeMux
+}
+
+// New validates opts and returns a Server. It does not touch the store; call
+// EnsureSystemObjects (or ListenAndServe, which does) before serving clients
+// that expect the system namespaces.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("apiserver: Options.Store is required")
+	}
+	if opts.Resources == nil {
+		opts.Resources = DefaultResources()
+	}
+	if opts.MaxRequestBodyBytes == 0 {
+		opts.MaxRequestBodyBytes = DefaultMaxRequestBodyBytes
+	}
+	if opts.MaxRequestBodyBytes < 0 {
+		return nil, fmt.Errorf("apiserver: negative MaxRequestBodyBytes %d", opts.MaxRequestBodyBytes)
+	}
+	if opts.MinRequestTimeout == 0 {
+		opts.MinRequestTimeout = 30 * time.Minute
+	}
+	if opts.BookmarkInterval == 0 {
+		opts.BookmarkInterval = time.Minute
+	}
+	if opts.Version.GitVersion == "" {
+		opts.Version = defaultVersion()
+	}
+	scheme, err := newScheme()
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: building scheme: %w", err)
+	}
+	s := &Server{
+		opts:      opts,
+		codecs:    newCodecs(scheme),
+		log:       opts.Logger,
+		now:       opts.Now,
+		resources: map[schema.GroupVersionResource]*Resource{},
+		byGV:      map[schema.GroupVersion][]*Resource{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for i := range opts.Resources {
+		r := &opts.Resources[i]
+		if err := r.validate(); err != nil {
+			return nil, fmt.Errorf("apiserver: %w", err)
+		}
+		gvr := r.GroupVersionResource()
+		if _, dup := s.resources[gvr]; dup {
+			return nil, fmt.Errorf("apiserver: resource %s registered twice", gvr)
+		}
+		if !scheme.Recognizes(r.GroupVersionKind) {
+			return nil, fmt.Errorf("apiserver: resource %s: kind %s is not a known Kubernetes type", gvr, r.GroupVersionKind)
+		}
+		s.resources[gvr] = r
+		gv := gvr.GroupVersion()
+		if _, seen := s.byGV[gv]; !seen {
+			s.groups = append(s.groups, gv)
+		}
+		s.byGV[gv] = append(s.byGV[gv], r)
+	}
+	reg, gatherer := opts.Registerer, opts.Gatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	}
+	if s.metrics, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("apiserver: registering metrics: %w", err)
+	}
+	s.mux = s.routes(gatherer)
+	return s, nil
+}
+
+// ServeHTTP serves one API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// resourceFor returns the served resource of a request, or a 404 error.
+func (s *Server) resourceFor(info requestInfo) (*Resource, error) {
+	res, ok := s.resources[info.GroupVersion.WithResource(info.Resource)]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: info.GroupVersion.Group, Resource: info.Resource}, "")
+	}
+	return res, nil
+}
+
+// EnsureSystemObjects creates the namespaces every cluster has (default,
+// kube-system, kube-public, kube-node-lease) when they are missing. It is
+// idempotent and safe to run from several servers at once.
+func (s *Server) EnsureSystemObjects(ctx context.Context) error {
+	for _, ns := range systemNamespaces {
+		if err := s.ensureNamespace(ctx, ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
