@@ -34,6 +34,7 @@ func newScheme() (*runtime.Scheme, error) {
 		}
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
 	return s, nil
 }
 

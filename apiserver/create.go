@@ -93,10 +93,17 @@ func (s *Server) createOnce(ctx context.Context, res *Resource, obj runtime.Obje
 	if res.Default != nil {
 		res.Default(obj)
 	}
+	adm := s.admissionRequest(ctx, Create, res, "", accessor.GetNamespace(), accessor.GetName(), obj, nil, dryRun)
+	if err := s.admitMutate(ctx, adm); err != nil {
+		return nil, err
+	}
 	if res.Validate != nil {
 		if errs := res.Validate(obj); len(errs) > 0 {
 			return nil, invalid(res, accessor.GetName(), errs)
 		}
+	}
+	if err := s.admitValidate(ctx, adm); err != nil {
+		return nil, err
 	}
 	if dryRun {
 		return obj, nil

@@ -105,6 +105,12 @@ func (s *Server) delete(ctx context.Context, res *Resource, namespace, name stri
 			}
 		}
 
+		if attempt == 0 {
+			adm := s.admissionRequest(ctx, Delete, res, "", namespace, name, nil, current, dryRun)
+			if err := s.admitValidate(ctx, adm); err != nil {
+				return nil, false, err
+			}
+		}
 		grace := int64(0)
 		if res.GracePeriod != nil {
 			grace = res.GracePeriod(current, opts.GracePeriodSeconds)

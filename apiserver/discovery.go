@@ -55,6 +55,11 @@ func (s *Server) subresources(res *Resource) []subresource {
 	return out
 }
 
+func (s *Server) verbs(res *Resource) []string {
+	v, _ := s.subresourceVerbs(res, "")
+	return v
+}
+
 func (s *Server) singular(res *Resource) string {
 	if res.Singular != "" {
 		return res.Singular
@@ -71,7 +76,7 @@ func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			SingularName: s.singular(res),
 			Namespaced:   res.Namespaced,
 			Kind:         res.GroupVersionKind.Kind,
-			Verbs:        resourceVerbs,
+			Verbs:        s.verbs(res),
 			ShortNames:   res.ShortNames,
 			Categories:   res.Categories,
 		})
@@ -110,7 +115,7 @@ func (s *Server) groupDiscovery(group string) apidiscoveryv2.APIGroupDiscovery {
 				ResponseKind:     &metav1.GroupVersionKind{Group: kind.Group, Version: kind.Version, Kind: kind.Kind},
 				Scope:            scope,
 				SingularResource: s.singular(res),
-				Verbs:            resourceVerbs,
+				Verbs:            s.verbs(res),
 				ShortNames:       res.ShortNames,
 				Categories:       res.Categories,
 			}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -26,6 +27,20 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	w = rec.wrap(w)
 	defer rec.end()
 
+	r, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	attrs := Attributes{
+		User: UserFrom(r.Context()), Verb: info.Verb, ResourceRequest: true,
+		APIGroup: info.GroupVersion.Group, APIVersion: info.GroupVersion.Version,
+		Namespace: info.Namespace, Resource: info.Resource, Subresource: info.Subresource, Name: info.Name,
+	}
+	if err := s.authorize(r.Context(), attrs, schema.GroupResource{Group: info.GroupVersion.Group, Resource: info.Resource}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	res, err := s.resourceFor(info)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -41,6 +56,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		return
 	}
 
+	if res.serve != nil {
+		if err := res.serve(s, w, r, res, info); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	switch info.Verb {
 	case "get":
 		err = s.handleGet(w, r, res, info)
@@ -82,9 +103,10 @@ func (s *Server) checkSubresource(res *Resource, info requestInfo) error {
 }
 
 var (
-	resourceVerbs    = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
-	statusVerbs      = []string{"get", "patch", "update"}
-	createOnlyVerbs  = []string{"create"}
+	resourceVerbs     = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	readVerbs         = []string{"get", "list"}
+	statusVerbs       = []string{"get", "patch", "update"}
+	createOnlyVerbs   = []string{"create"}
 	namespaceFinalize = []string{"update"}
 )
 
@@ -93,6 +115,9 @@ var (
 func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 	switch sub {
 	case "":
+		if res.readOnly {
+			return readVerbs, true
+		}
 		return resourceVerbs, true
 	case "status":
 		return statusVerbs, res.Status

@@ -69,7 +69,7 @@ func (sel selectors) matches(res *Resource, obj runtime.Object) bool {
 
 // listParams are the paging and consistency parameters of a list.
 type listParams struct {
-	limit    int64
+	limit     int64
 	continue_ string
 	// revision to read at; 0 is the latest.
 	revision int64

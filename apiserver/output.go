@@ -111,7 +111,10 @@ func (s *Server) table(r *http.Request, res *Resource, obj runtime.Object) (*met
 		return nil, apierrors.NewBadRequest("includeObject must be None, Metadata or Object")
 	}
 	cols := append([]metav1.TableColumnDefinition{nameColumn}, res.Columns...)
-	t := &metav1.Table{ColumnDefinitions: insertAt(cols, ageIndex(res), ageColumn)}
+	if i := ageIndex(res); i >= 0 {
+		cols = insertAt(cols, i, ageColumn)
+	}
+	t := &metav1.Table{ColumnDefinitions: cols}
 	items := []runtime.Object{obj}
 	if meta.IsListType(obj) {
 		var err error
@@ -136,7 +139,10 @@ func (s *Server) tableRow(res *Resource, item runtime.Object, include metav1.Inc
 	if res.Cells != nil {
 		cells = append(cells, res.Cells(item)...)
 	}
-	row := metav1.TableRow{Cells: insertAt(cells, ageIndex(res), any(s.age(a.GetCreationTimestamp())))}
+	if i := ageIndex(res); i >= 0 {
+		cells = insertAt(cells, i, any(s.age(a.GetCreationTimestamp())))
+	}
+	row := metav1.TableRow{Cells: cells}
 	switch include {
 	case metav1.IncludeMetadata:
 		row.Object.Object = partialMetadata(item, "v1")
@@ -164,6 +170,9 @@ func joinOr(items []string, empty string) string {
 // ageIndex is where the Age column goes: after Name and the columns that
 // kubectl get always prints, before the -o wide ones (Priority > 0).
 func ageIndex(res *Resource) int {
+	if res.noAge {
+		return -1
+	}
 	i := 1
 	for _, c := range res.Columns {
 		if c.Priority > 0 {

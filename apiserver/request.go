@@ -11,12 +11,12 @@ import (
 type requestInfo struct {
 	// Verb is one of get, list, watch, create, update, patch, delete,
 	// deletecollection.
-	Verb        string
+	Verb         string
 	GroupVersion schema.GroupVersion
-	Namespace   string
-	Resource    string
-	Name        string
-	Subresource string
+	Namespace    string
+	Resource     string
+	Name         string
+	Subresource  string
 }
 
 // parseResourcePath parses the path of a resource request:

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -76,6 +77,11 @@ type Resource struct {
 	// TTL, when set, makes stored objects expire that long after their last
 	// write (events).
 	TTL time.Duration
+
+	// Built-in resources that are not plain stored objects.
+	serve    func(s *Server, w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error
+	readOnly bool // only get and list
+	noAge    bool // no Age column
 }
 
 // ScaleSubresource says where a resource keeps its replica counts.

@@ -39,6 +39,7 @@ func DefaultResources() []Resource {
 			Cells:   func(obj runtime.Object) []any { return []any{formatEndpoints(obj.(*corev1.Endpoints))} },
 		},
 		eventResource(),
+		componentStatusResource(),
 		{
 			GroupVersionKind: corev1.SchemeGroupVersion.WithKind("ConfigMap"),
 			Plural:           "configmaps", ShortNames: []string{"cm"}, Namespaced: true,

@@ -45,6 +45,18 @@ type Options struct {
 	// client sets none (each watch lasts between it and twice it);
 	// 0 means 30 minutes.
 	MinRequestTimeout time.Duration
+	// Authenticator identifies users; nil treats every request as
+	// anonymous.
+	Authenticator Authenticator
+	// Authorizer decides what users may do; nil allows everything.
+	Authorizer Authorizer
+	// Admission plugins, each a MutatingAdmission, a ValidatingAdmission or
+	// both; mutating ones run in order before validation, validating ones in
+	// order after it.
+	Admission []any
+	// ComponentChecks are the components kubectl get componentstatuses
+	// reports besides etcd (scheduler, controller-manager).
+	ComponentChecks []ComponentCheck
 	// BookmarkInterval is how often a watch that allows bookmarks gets one;
 	// 0 means one minute.
 	BookmarkInterval time.Duration

@@ -77,7 +77,7 @@ func (s *Server) update(ctx context.Context, res *Resource, info requestInfo, dr
 		if precondition != "" && precondition != cur.GetResourceVersion() {
 			return nil, apierrors.NewConflict(res.GroupResource(), info.Name, errors.New(optimisticLockMessage))
 		}
-		if err := s.prepareUpdate(ctx, res, info.Subresource, obj, current); err != nil {
+		if err := s.prepareUpdate(ctx, res, info.Subresource, obj, current, dryRun); err != nil {
 			return nil, err
 		}
 
@@ -120,7 +120,7 @@ func (s *Server) update(ctx context.Context, res *Resource, info requestInfo, dr
 
 // prepareUpdate applies the generic update rules to obj, the desired state,
 // given current, the stored state; then defaults and validates obj.
-func (s *Server) prepareUpdate(ctx context.Context, res *Resource, subresource string, obj, current runtime.Object) error {
+func (s *Server) prepareUpdate(ctx context.Context, res *Resource, subresource string, obj, current runtime.Object, dryRun bool) error {
 	accessor, cur := mustAccessor(obj), mustAccessor(current)
 	switch {
 	case subresource == "status":
@@ -146,6 +146,10 @@ func (s *Server) prepareUpdate(ctx context.Context, res *Resource, subresource s
 	if res.Default != nil {
 		res.Default(obj)
 	}
+	adm := s.admissionRequest(ctx, Update, res, subresource, cur.GetNamespace(), cur.GetName(), obj, current, dryRun)
+	if err := s.admitMutate(ctx, adm); err != nil {
+		return err
+	}
 	if res.Generation && specChanged(obj, current) {
 		accessor.SetGeneration(cur.GetGeneration() + 1)
 	}
@@ -154,7 +158,7 @@ func (s *Server) prepareUpdate(ctx context.Context, res *Resource, subresource s
 			return invalid(res, accessor.GetName(), errs)
 		}
 	}
-	return nil
+	return s.admitValidate(ctx, adm)
 }
 
 // finalized reports whether nothing resource-specific holds up the deletion

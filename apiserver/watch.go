@@ -27,12 +27,12 @@ const initialEventsEndAnnotation = "k8s.io/initial-events-end"
 
 // watchParams are the parameters of a watch request.
 type watchParams struct {
-	sel          selectors
-	after        int64 // watch the changes after this revision
-	initial      bool  // send the current state as ADDED events first
-	initialEnd   bool  // ... followed by the initial-events-end bookmark
-	bookmarks    bool
-	timeout      time.Duration
+	sel        selectors
+	after      int64 // watch the changes after this revision
+	initial    bool  // send the current state as ADDED events first
+	initialEnd bool  // ... followed by the initial-events-end bookmark
+	bookmarks  bool
+	timeout    time.Duration
 }
 
 func (s *Server) parseWatchParams(r *http.Request, res *Resource, info requestInfo) (watchParams, error) {
