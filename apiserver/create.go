@@ -71,7 +71,7 @@ func (s *Server) create(ctx context.Context, res *Resource, info requestInfo, ob
 	}
 }
 
-func (s *Server) createOnce(ctx context.Context, res *Resource, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+func (s *Server) createOnce(ctx context.Context, res *Resource, obj runtime.Object, dryRun bool) (_ runtime.Object, err error) {
 	accessor := mustAccessor(obj)
 	accessor.SetUID(uuid.NewUUID())
 	accessor.SetCreationTimestamp(metav1.NewTime(s.now().Truncate(1e9)))
@@ -107,6 +107,17 @@ func (s *Server) createOnce(ctx context.Context, res *Resource, obj runtime.Obje
 	}
 	if dryRun {
 		return obj, nil
+	}
+	if res.beforeWrite != nil {
+		alloc, err := res.beforeWrite(ctx, s, obj, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				alloc.rollback(ctx)
+			}
+		}()
 	}
 	value, err := s.encodeForStore(res, obj)
 	if err != nil {

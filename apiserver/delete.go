@@ -134,6 +134,9 @@ func (s *Server) delete(ctx context.Context, res *Resource, namespace, name stri
 			if err != nil {
 				return nil, false, storeError(err, res.GroupResource(), name)
 			}
+			if res.afterDelete != nil {
+				res.afterDelete(ctx, s, current)
+			}
 			obj, err := s.decodeStored(res, kv.Value, rev)
 			return obj, true, err
 		}

@@ -82,6 +82,12 @@ type Resource struct {
 	serve    func(s *Server, w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error
 	readOnly bool // only get and list
 	noAge    bool // no Age column
+	// beforeWrite runs after validation, before a create (old nil) or
+	// update is stored; the allocation is rolled back if the write fails
+	// and committed if it succeeds.
+	beforeWrite func(ctx context.Context, s *Server, obj, old runtime.Object) (*allocation, error)
+	// afterDelete runs once an object is gone from the store.
+	afterDelete func(ctx context.Context, s *Server, obj runtime.Object)
 }
 
 // ScaleSubresource says where a resource keeps its replica counts.

@@ -348,7 +348,7 @@ func nodeResource() Resource {
 }
 
 func serviceResource() Resource {
-	return Resource{
+	r := Resource{
 		GroupVersionKind: corev1.SchemeGroupVersion.WithKind("Service"),
 		Plural:           "services", ShortNames: []string{"svc"}, Categories: []string{"all"}, Namespaced: true,
 		New:     func() runtime.Object { return &corev1.Service{} },
@@ -398,6 +398,8 @@ func serviceResource() Resource {
 			return []any{string(svc.Spec.Type), clusterIP, external, joinOr(ports, "<none>"), joinOr(sortedPairs(svc.Spec.Selector), "<none>")}
 		},
 	}
+	serviceHooks(&r)
+	return r
 }
 
 func eventResource() Resource {

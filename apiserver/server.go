@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,17 @@ type Options struct {
 	// both; mutating ones run in order before validation, validating ones in
 	// order after it.
 	Admission []any
+	// ServiceClusterIPRange is where service cluster IPs come from; the
+	// zero value means DefaultServiceClusterIPRange.
+	ServiceClusterIPRange netip.Prefix
+	// ServiceNodePortRange is where node ports come from; the zero value
+	// means DefaultServiceNodePortRange.
+	ServiceNodePortRange PortRange
+	// AdvertiseAddress and AdvertisePort are where clients in the cluster
+	// reach this server: the endpoints of the default/kubernetes service.
+	// Without an address that service is not created.
+	AdvertiseAddress string
+	AdvertisePort    int
 	// ComponentChecks are the components kubectl get componentstatuses
 	// reports besides etcd (scheduler, controller-manager).
 	ComponentChecks []ComponentCheck
@@ -99,6 +111,27 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.BookmarkInterval == 0 {
 		opts.BookmarkInterval = time.Minute
+	}
+	if !opts.ServiceClusterIPRange.IsValid() {
+		opts.ServiceClusterIPRange = DefaultServiceClusterIPRange
+	}
+	if opts.ServiceClusterIPRange.Addr().BitLen()-opts.ServiceClusterIPRange.Bits() < 2 {
+		return nil, fmt.Errorf("apiserver: service cluster IP range %s is too small", opts.ServiceClusterIPRange)
+	}
+	opts.ServiceClusterIPRange = opts.ServiceClusterIPRange.Masked()
+	if opts.ServiceNodePortRange.Size == 0 {
+		opts.ServiceNodePortRange = DefaultServiceNodePortRange
+	}
+	if r := opts.ServiceNodePortRange; r.Base < 1 || r.Base+r.Size-1 > 65535 || r.Size < 1 {
+		return nil, fmt.Errorf("apiserver: invalid service node port range %v", r)
+	}
+	if opts.AdvertiseAddress != "" {
+		if _, err := netip.ParseAddr(opts.AdvertiseAddress); err != nil {
+			return nil, fmt.Errorf("apiserver: AdvertiseAddress: %w", err)
+		}
+		if opts.AdvertisePort < 1 || opts.AdvertisePort > 65535 {
+			return nil, fmt.Errorf("apiserver: AdvertisePort %d out of range", opts.AdvertisePort)
+		}
 	}
 	if opts.Version.GitVersion == "" {
 		opts.Version = defaultVersion()
@@ -175,5 +208,5 @@ func (s *Server) EnsureSystemObjects(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.ensureKubernetesService(ctx)
 }

@@ -92,30 +92,61 @@ func (s *Server) update(ctx context.Context, res *Resource, info requestInfo, dr
 			if err != nil {
 				return nil, storeError(err, res.GroupResource(), info.Name)
 			}
+			if res.afterDelete != nil {
+				res.afterDelete(ctx, s, current)
+			}
 			return s.decodeStored(res, kv.Value, rev)
 		}
 
-		value, err := s.encodeForStore(res, obj)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		old, err := s.encodeForStore(res, current)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		if bytes.Equal(value, old) || dryRun {
-			accessor.SetResourceVersion(cur.GetResourceVersion())
-			return obj, nil
-		}
-		kv, err := s.opts.Store.Update(ctx, key, value, rev, store.WriteOptions{TTL: res.TTL})
-		if errors.Is(err, store.ErrConflict) && precondition == "" && attempt < updateAttempts {
+		out, retry, err := s.store(ctx, res, key, rev, obj, current, dryRun)
+		if retry && precondition == "" && attempt < updateAttempts {
 			continue
 		}
 		if err != nil {
 			return nil, storeError(err, res.GroupResource(), info.Name)
 		}
-		return s.decodeStored(res, kv.Value, kv.ModRevision)
+		return out, nil
 	}
+}
+
+// store writes obj over current (read at rev) unless nothing changed,
+// running the resource's write hook around it. retry reports a lost race.
+func (s *Server) store(ctx context.Context, res *Resource, key string, rev int64, obj, current runtime.Object, dryRun bool) (_ runtime.Object, retry bool, err error) {
+	accessor := mustAccessor(obj)
+	if !dryRun && res.beforeWrite != nil {
+		alloc, err := res.beforeWrite(ctx, s, obj, current)
+		if err != nil {
+			return nil, false, err
+		}
+		defer func() {
+			if err != nil || retry {
+				alloc.rollback(ctx)
+			} else {
+				alloc.commit(ctx)
+			}
+		}()
+	}
+	value, err := s.encodeForStore(res, obj)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(err)
+	}
+	old, err := s.encodeForStore(res, current)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(err)
+	}
+	if bytes.Equal(value, old) || dryRun {
+		accessor.SetResourceVersion(mustAccessor(current).GetResourceVersion())
+		return obj, false, nil
+	}
+	kv, err := s.opts.Store.Update(ctx, key, value, rev, store.WriteOptions{TTL: res.TTL})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, true, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out, err := s.decodeStored(res, kv.Value, kv.ModRevision)
+	return out, false, err
 }
 
 // prepareUpdate applies the generic update rules to obj, the desired state,
