@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
@@ -98,6 +99,18 @@ func TestServeHTTP(t *testing.T) {
 		})
 	}
 
+	t.Run("concurrent readers", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				path := []string{"/openapi/v2", "/openapi/v3", coreURL, "/openapi/v3/apis/apps/v1"}[i%4]
+				rec := httptest.NewRecorder()
+				d.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				assert.Equal(t, http.StatusOK, rec.Code, path)
+			})
+		}
+		wg.Wait()
+	})
 	t.Run("only GET and HEAD", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		d.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/openapi/v2", nil))
