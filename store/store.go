@@ -40,6 +40,13 @@ type Store interface {
 	// afterRevision are no longer available, Watch fails with ErrCompacted
 	// (or the stream ends with an EventError wrapping it).
 	//
+	// The state at afterRevision is where the watch starts from: like a
+	// List at that revision, it must not be below the last compaction, or
+	// the watch fails with ErrCompacted (the first event's PrevValue would
+	// be gone). Likewise a watch that falls behind a compaction ends with
+	// ErrCompacted rather than deliver an update or delete without its
+	// PrevValue.
+	//
 	// The channel is closed when ctx is done, the store is closed, or the
 	// watch fails; in the last case the final event has Type EventError.
 	// The caller must keep reading until the channel closes or cancel ctx.

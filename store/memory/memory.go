@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -47,7 +48,8 @@ type Store struct {
 	// whose last version is a deletion. sorted holds the same keys in order.
 	keys   map[string]*history
 	sorted []string
-	// log[i] is the change made at revision logStart+i.
+	// log[i] is the change made at revision logStart+i; logStart is
+	// compacted+1 after a compaction.
 	log      []record
 	logStart int64
 	// changed is closed and replaced by every write; watchers that have
@@ -130,15 +132,25 @@ func New(opts Options) *Store {
 	return s
 }
 
-// begin checks what every call checks first: the context and the store.
-func (s *Store) begin(ctx context.Context, name string) error {
+// begin checks what every call on key checks first: the context and the
+// store.
+func (s *Store) begin(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
-		return store.NewKeyError(name, err)
+		return store.NewKeyError(key, err)
 	}
 	if s.closed.Load() {
-		return store.NewKeyError(name, store.ErrClosed)
+		return store.NewKeyError(key, store.ErrClosed)
 	}
 	return nil
+}
+
+// keyError attributes err to key unless it already is.
+func keyError(key string, err error) error {
+	var ke *store.KeyError
+	if errors.As(err, &ke) && ke.Key == key {
+		return err
+	}
+	return store.NewKeyError(key, err)
 }
 
 // Get returns the current value of key. It does not block.
@@ -171,7 +183,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 	}
 	rev, start, err := store.ResolveListOptions(prefix, opts)
 	if err != nil {
-		return nil, store.NewKeyError(prefix, err)
+		return nil, keyError(prefix, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -341,14 +353,18 @@ func (s *Store) appendLocked(key string, h *history, v version, r record) {
 }
 
 // Compact discards the history before revision: the state at revision and
-// later stays readable, older revisions fail with ErrCompacted, and watchers
-// still reading older events end with an EventError. revision must be
+// later stays readable (by List, and by Watch after revision or later);
+// older revisions fail with ErrCompacted, and watchers that have not yet
+// reached revision end with an EventError. revision must be
 // positive, not above the current revision, and above the last compaction.
 // Compact holds the write lock for time linear in the number of keys.
 func (s *Store) Compact(ctx context.Context, revision int64) error {
 	const name = "compact"
-	if err := s.begin(ctx, name); err != nil {
-		return err
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("%s: %w", name, store.ErrClosed)
 	}
 	if revision <= 0 {
 		return fmt.Errorf("%s: %w: revision %d is not positive", name, store.ErrInvalid, revision)
@@ -365,11 +381,11 @@ func (s *Store) Compact(ctx context.Context, revision int64) error {
 	}
 	s.compacted = revision
 
-	// The log keeps the changes at revision and later. Copy them, so that
-	// the dropped part is freed.
-	if n := revision - s.logStart; n > 0 {
+	// Watchers stand at revision or later, so the log keeps the changes
+	// after revision. Copy them, so that the dropped part is freed.
+	if n := revision + 1 - s.logStart; n > 0 {
 		s.log = slices.Clone(s.log[n:])
-		s.logStart = revision
+		s.logStart = revision + 1
 	}
 
 	// Each key keeps the versions at revision and later, plus the one
@@ -423,7 +439,9 @@ func (s *Store) Close() error {
 }
 
 // Revision returns the current revision: 1 on a fresh store, then the
-// revision of the last write (including expiries).
+// revision of the last write (including expiries). It is not part of
+// store.Store (which reads it from ListResult.Revision); tests and
+// simulations use it.
 func (s *Store) Revision() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -261,3 +261,25 @@ func TestWatchEndsWithContext(t *testing.T) {
 		t.Fatal("event after cancel")
 	}
 }
+
+// TestWatchAtCompaction: a watch starts from the state at its revision, so
+// it may start at the compaction revision but not before it.
+func TestWatchAtCompaction(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	for _, v := range []string{"1", "2", "3"} {
+		_, err := s.Update(ctx, "/k", []byte(v), 0, store.WriteOptions{})
+		if err != nil {
+			_, err = s.Create(ctx, "/k", []byte(v), store.WriteOptions{})
+		}
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Compact(ctx, 3)) // "/k" = "2"
+	_, err := s.Watch(ctx, "/", 2)
+	require.ErrorIs(t, err, store.ErrCompacted)
+	w, err := s.Watch(ctx, "/", 3)
+	require.NoError(t, err)
+	ev := <-w
+	require.EqualValues(t, 4, ev.Revision)
+	require.Equal(t, "2", string(ev.PrevValue))
+}

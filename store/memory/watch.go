@@ -24,8 +24,8 @@ const (
 //
 // Watch does not block; a goroutine sends the events and closes the channel
 // when ctx is done, the store is closed, or the watch is overtaken by a
-// compaction (after an EventError wrapping ErrCompacted). If the events
-// after afterRevision are already compacted, Watch fails with ErrCompacted.
+// compaction (after an EventError wrapping ErrCompacted). If afterRevision
+// is below the last compaction, Watch fails with ErrCompacted.
 func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (<-chan store.Event, error) {
 	if err := s.begin(ctx, prefix); err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (
 	if afterRevision == 0 {
 		next = s.rev + 1
 	}
-	if next < s.compacted {
+	if next <= s.compacted {
 		return nil, store.NewKeyError(prefix, fmt.Errorf("watch after revision %d: %w (compacted at %d)", afterRevision, store.ErrCompacted, s.compacted))
 	}
 	ch := make(chan store.Event, watchBuffer)
@@ -56,7 +56,8 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (
 }
 
 // runWatch is the goroutine of one watch. next is the revision of the next
-// log record to look at.
+// log record to look at; the watcher has seen the state at next-1, which
+// must stay above the last compaction.
 func (s *Store) runWatch(ctx context.Context, prefix string, next int64, ch chan<- store.Event) {
 	defer s.wg.Done()
 	defer close(ch)
@@ -81,8 +82,10 @@ func (s *Store) runWatch(ctx context.Context, prefix string, next int64, ch chan
 			s.mu.RUnlock()
 			return
 		}
-		if next < s.compacted {
-			compacted = store.NewKeyError(prefix, fmt.Errorf("watch at revision %d: %w (compacted at %d)", next, store.ErrCompacted, s.compacted))
+		if next <= s.compacted {
+			// The state before next, where this watcher stands, is
+			// compacted.
+			compacted = store.NewKeyError(prefix, fmt.Errorf("watch after revision %d: %w (compacted at %d)", next-1, store.ErrCompacted, s.compacted))
 		} else {
 			for end := min(s.rev, next+watchScan-1); next <= end; next++ {
 				r := &s.log[next-s.logStart]

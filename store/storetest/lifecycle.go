@@ -11,9 +11,10 @@ import (
 	"github.com/gantryhq/gantry/store"
 )
 
-// testCompaction: after Compact(rev), reads, continues and watches before
-// rev fail with ErrCompacted, state at rev and later stays, and compacting
-// again at or below rev fails.
+// testCompaction: after Compact(rev), reads, continues and watches at
+// revisions before rev fail with ErrCompacted (a watch after rev-1 too: it
+// starts from the state at rev-1), the state at rev and later stays, and
+// compacting again at or below rev fails.
 func testCompaction(t *testing.T, h *harness) {
 	a, b := h.key("a"), h.key("b")
 	ca := h.create(a, "a1")
@@ -33,7 +34,9 @@ func testCompaction(t *testing.T, h *harness) {
 	_, err = h.s.List(h.ctx, h.prefix, store.ListOptions{Limit: 1, Continue: page.Continue})
 	require.ErrorIs(t, err, store.ErrCompacted, "continue a list read at %d after compacting at %d", page.Revision, ub.Revision)
 
-	for _, after := range []int64{ca.Revision - 1, ca.Revision, ub.Revision - 2} {
+	// A watch starts from the state at its revision, which must be
+	// readable: the update at ub.Revision would lack its PrevValue.
+	for _, after := range []int64{ca.Revision - 1, ca.Revision, ub.Revision - 1} {
 		require.ErrorIs(t, h.watchError(h.prefix, after), store.ErrCompacted, "watch after %d, compacted at %d", after, ub.Revision)
 	}
 
@@ -45,9 +48,9 @@ func testCompaction(t *testing.T, h *harness) {
 	requireKV(t, h.get(a), a, "a2", ca.Revision, ua.Revision)
 
 	// Watching from the compaction revision on works.
-	w := h.watch(h.prefix, ub.Revision-1)
+	w := h.watch(h.prefix, ub.Revision)
 	next := h.update(a, "a3", "a2")
-	requireEvents(t, []store.Event{ub, next}, recvN(t, w, 2))
+	requireEvents(t, []store.Event{next}, recvN(t, w, 1))
 
 	// Compaction only moves forward, and not past the present.
 	for _, rev := range []int64{ub.Revision, ua.Revision} {
@@ -91,6 +94,9 @@ func testCompactionOvertakesWatch(t *testing.T, h *harness) {
 				require.Empty(t, requireClosed(t, w), "events after EventError")
 				t.Logf("the watch was overtaken after %d of %d events", len(got), n)
 				return
+			}
+			if !sameEvent(want[len(got)], ev) {
+				t.Fatalf("watch event %d of %d:\n got  %s\n want %s", len(got), n, describe(ev), describe(want[len(got)]))
 			}
 			got = append(got, ev)
 		case <-timer.C:
