@@ -25,6 +25,12 @@
 // operation ids follow the Kubernetes API server
 // (readCoreV1NamespacedPod at /api/v1/namespaces/{namespace}/pods/{name}).
 //
-// Build the documents once at start-up with New; the result is immutable and
+// Set Config.FieldValidation only when the server honors the fieldValidation
+// query parameter: the parameter's presence on PATCH operations is how
+// kubectl decides between server-side validation and validating manifests
+// itself against /openapi/v2.
+//
+// Build the documents once at start-up with New (about a tenth of a second
+// for two dozen resources; see BenchmarkNew); the result is immutable and
 // safe for concurrent use.
 package openapi

@@ -48,9 +48,6 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Handler returns d as an http.Handler.
-func (d *Documents) Handler() http.Handler { return d }
-
 func (d *Documents) serveV2(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Accept")
 	switch negotiate(r.Header.Get("Accept"), MediaTypeJSON, MediaTypeV2Protobuf, mediaTypeV2ProtobufReturned) {

@@ -191,12 +191,15 @@ type resourcePaths struct {
 
 func (rp *resourcePaths) has(verb string) bool { return slices.Contains(rp.r.Verbs, verb) }
 
-// names returns the operation id infix and the path prefix.
+// base returns the path prefix (/api/v1) and the group-version as written
+// in operation ids (CoreV1).
 func (rp *resourcePaths) base() (prefix string, gvName string) {
 	gv := rp.r.GroupVersionKind.GroupVersion()
 	return "/" + gvPath(gv), operationGroupVersion(gv)
 }
 
+// scope returns the collection path, the operation id infix for the scope
+// and the scope's path parameters.
 func (rp *resourcePaths) scope() (path, idScope string, params []param) {
 	prefix, _ := rp.base()
 	if rp.r.Namespaced {
