@@ -1,7 +1,6 @@
 package validation
 
 import (
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -283,5 +282,3 @@ func noBacksteps(path string, p *field.Path) field.ErrorList {
 	}
 	return nil
 }
-
-var _ = fmt.Sprintf
