@@ -73,6 +73,7 @@ func (s *Store) runWatch(ctx context.Context, prefix string, next int64, ch chan
 		return false
 	}
 	for {
+		clear(batch) // let compacted values go
 		batch = batch[:0]
 		var wait <-chan struct{}
 		var compacted error

@@ -15,4 +15,24 @@
 // clock; stores on real time (etcd) leave it nil, and the suite polls with a
 // deadline instead. The suite never sleeps to wait for something: it polls a
 // condition until a deadline, or waits for an event with a timeout.
+//
+// # What the suite pins down
+//
+// Beyond the sentinel errors, these details of the Store contract are
+// checked, so that every backend agrees on them:
+//
+//   - every write, including a delete and an expiry, makes a new, larger
+//     revision; a List reports the revision it read at;
+//   - Delete returns the key's value as it was, with the ModRevision of its
+//     last write (not the revision of the deletion); the delete event has
+//     the deletion's revision, PrevValue set, and no Value or
+//     CreateRevision;
+//   - Watch with afterRevision 0 sees every write that completes after Watch
+//     returns; a watch after revision R needs the state at R, so R below the
+//     last compaction fails with ErrCompacted, at once or as an EventError;
+//   - a watch whose context is canceled, or whose store is closed, ends by
+//     closing its channel, without an EventError;
+//   - errors name the key (or prefix) they concern, canceled calls wrap
+//     context.Canceled, and Close may be called again and returns nil;
+//   - values passed in and handed out are copies.
 package storetest
