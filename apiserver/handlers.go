@@ -216,7 +216,9 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, body []byte,
 		}
 		err = nil
 	}
-	if err != nil {
+	if err != nil && runtime.IsNotRegisteredError(err) && gvk != nil && gvk.GroupVersion() != want.GroupVersion() {
+		err = nil // reported as a mismatch below
+	} else if err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded as %s: %v", want.Kind, err))
 	}
 	if gvk != nil && (gvk.Group != want.Group || gvk.Version != want.Version) {
