@@ -23,19 +23,8 @@ func TestConformanceEmbedded(t *testing.T) {
 	})
 }
 
-// TestConformanceEmbeddedPrefix runs the suite with every key under a
-// namespace, as with kube-apiserver's --etcd-prefix.
-func TestConformanceEmbeddedPrefix(t *testing.T) {
-	t.Parallel()
-	srv := etcdtest.StartEmbedded(t, etcdstore.EmbeddedOptions{})
-	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		s, err := srv.NewStore(etcdstore.Options{Prefix: "/tenant-a", DisableLeaseReuse: true})
-		require.NoError(t, err)
-		return storetest.Backend{Store: s}
-	})
-}
-
-// TestConformanceExternal runs the suite against Debian's etcd binary (v3.4).
+// TestConformanceExternal runs the suite against Debian's etcd binary (v3.4),
+// with every key under a prefix, as with kube-apiserver's --etcd-prefix.
 func TestConformanceExternal(t *testing.T) {
 	t.Parallel()
 	c := etcdtest.StartProcess(t, 1)

@@ -2,8 +2,10 @@ package etcd
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -97,6 +99,16 @@ func TLSConfigFromFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg, err := info.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("etcd: TLS files (ca %q, cert %q, key %q): %w", caFile, certFile, keyFile, err)
+	}
+	if caFile != "" {
+		// ClientConfig accepts a file without any certificate in it.
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: CA file: %w", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd: CA file %q holds no PEM certificate", caFile)
+		}
 	}
 	return cfg, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gantryhq/gantry/store"
 )
@@ -499,6 +502,9 @@ func (s *Store) translate(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrFutureRevision, err)
 	case errors.Is(err, rpctypes.ErrRequestTooLarge), errors.Is(err, rpctypes.ErrTooManyOps),
 		errors.Is(err, rpctypes.ErrEmptyKey), errors.Is(err, rpctypes.ErrKeyNotFound):
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	case status.Code(err) == codes.ResourceExhausted && strings.Contains(err.Error(), "larger than max"):
+		// The client refused to send a message over its size limit.
 		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
 	return err
