@@ -41,7 +41,8 @@ func configMapData(cm *corev1.ConfigMap) field.ErrorList {
 		size += len(cm.BinaryData[k])
 	}
 	if size > MaxDataSize {
-		// The empty path: the error is about the whole object.
+		// The empty path ("[]" in messages): the error is about the whole
+		// object, as Kubernetes reports it.
 		errs = append(errs, field.TooLong(field.NewPath(""), "", MaxDataSize))
 	}
 	return errs

@@ -198,3 +198,6 @@ func validLease() *coordinationv1.Lease {
 
 func intstrName(s string) intstr.IntOrString { return intstr.FromString(s) }
 func intstrNum(n int32) intstr.IntOrString   { return intstr.FromInt32(n) }
+
+// runtimeObject is runtime.Object, named for the generic test helpers.
+type runtimeObject = runtime.Object
