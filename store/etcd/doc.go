@@ -30,11 +30,23 @@
 //   - Update and Delete compare ModRevision(key) with the expected revision
 //     (or with 0, so that the key must exist) and read the key in the else
 //     branch to tell ErrConflict from ErrNotFound;
-//   - a TTL is an etcd lease; leases are shared between writes with the same
-//     TTL (see [Options.DisableLeaseReuse]);
+//   - a TTL is an etcd lease, rounded up to whole seconds (and to etcd's
+//     minimum lease TTL, about 1.5 election timeouts); leases are shared
+//     between writes with the same TTL (see [Options.DisableLeaseReuse]);
 //   - List pages are read at the revision of the first page, with the shared
 //     continue tokens of package store;
-//   - Watch is a clientv3 watch with WithPrevKV, started after afterRevision.
+//   - Watch is a clientv3 watch with WithPrevKV, started after afterRevision;
+//     it rides out leader elections and fails on a member cut off from the
+//     majority.
+//
+// One difference from store/memory remains: etcd keeps no value older than
+// the compaction revision, so an event at exactly the compaction revision
+// (a watch from compactRev-1) has a nil PrevValue.
+//
+// # Logs
+//
+// The etcd client and server log through zap. By default only errors are
+// written, to stderr; [ZapLogger] routes them to a log/slog logger.
 //
 // etcd errors are translated into the sentinel errors of package store
 // (ErrCompacted, ErrFutureRevision, ...) and wrapped with the key they concern.

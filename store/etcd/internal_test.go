@@ -1,15 +1,18 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/gantryhq/gantry/store"
 )
@@ -108,9 +111,10 @@ func TestLeaseCache(t *testing.T) {
 			for i, st := range tc.steps {
 				now = t0.Add(st.at)
 				before := len(fake.ttls)
-				id, err := c.get(ctx, st.ttl)
+				id, shared, err := c.get(ctx, st.ttl)
 				require.NoError(t, err, "step %d", i)
 				require.Equal(t, st.want, id, "step %d: lease", i)
+				require.Equal(t, tc.reuse && reuseSeconds(st.ttl) > 0, shared, "step %d: shared", i)
 				if st.granted == 0 {
 					require.Len(t, fake.ttls, before, "step %d: no grant expected", i)
 				} else {
@@ -124,19 +128,19 @@ func TestLeaseCache(t *testing.T) {
 	t.Run("forget", func(t *testing.T) {
 		fake := &fakeLease{}
 		c := newLeaseCache(fake, true)
-		id, err := c.get(ctx, 100)
+		id, _, err := c.get(ctx, 100)
 		require.NoError(t, err)
 		c.forget(id)
-		id2, err := c.get(ctx, 100)
+		id2, _, err := c.get(ctx, 100)
 		require.NoError(t, err)
 		require.NotEqual(t, id, id2)
 	})
 	t.Run("grant error", func(t *testing.T) {
 		boom := errors.New("boom")
 		c := newLeaseCache(&fakeLease{err: boom}, true)
-		_, err := c.get(ctx, 100)
+		_, _, err := c.get(ctx, 100)
 		require.ErrorIs(t, err, boom)
-		_, err = c.get(ctx, 1)
+		_, _, err = c.get(ctx, 1)
 		require.ErrorIs(t, err, boom)
 	})
 }
@@ -183,4 +187,17 @@ func TestTranslate(t *testing.T) {
 	closed.closed.Store(true)
 	err := closed.wrap("/k", errors.New("grpc: the client connection is closing"))
 	require.ErrorIs(t, err, store.ErrClosed)
+}
+
+func TestZapLogger(t *testing.T) {
+	var buf bytes.Buffer
+	lg := ZapLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	lg.Info("dropped", zap.String("k", "v"))
+	lg.With(zap.String("member", "m0")).Warn("slow apply", zap.Duration("took", time.Second), zap.Error(errors.New("boom")))
+	lg.Error("failed", zap.Int("n", 3))
+	out := buf.String()
+	require.NotContains(t, out, "dropped")
+	for _, want := range []string{`level=WARN msg="slow apply"`, "member=m0", "took=1s", "error=boom", `level=ERROR msg=failed n=3`} {
+		require.Contains(t, out, want)
+	}
 }

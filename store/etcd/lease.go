@@ -53,9 +53,9 @@ func newLeaseCache(lease clientv3.Lease, reuse bool) *leaseCache {
 	return &leaseCache{lease: lease, reuse: reuse, now: time.Now, byTTL: map[int64]cachedLease{}}
 }
 
-// get returns a lease that expires no earlier than ttl seconds from now. It
-// may make a Grant RPC.
-func (c *leaseCache) get(ctx context.Context, ttl int64) (clientv3.LeaseID, error) {
+// get returns a lease that expires no earlier than ttl seconds from now,
+// and whether other writes may share it. It may make a Grant RPC.
+func (c *leaseCache) get(ctx context.Context, ttl int64) (id clientv3.LeaseID, shared bool, err error) {
 	extra := int64(0)
 	if c.reuse {
 		extra = reuseSeconds(ttl)
@@ -63,20 +63,20 @@ func (c *leaseCache) get(ctx context.Context, ttl int64) (clientv3.LeaseID, erro
 	if extra == 0 {
 		resp, err := c.lease.Grant(ctx, ttl)
 		if err != nil {
-			return clientv3.NoLease, err
+			return clientv3.NoLease, false, err
 		}
-		return resp.ID, nil
+		return resp.ID, false, nil
 	}
 
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if l, ok := c.byTTL[ttl]; ok && now.Add(time.Duration(ttl)*time.Second).Before(l.expires) {
-		return l.id, nil
+		return l.id, true, nil
 	}
 	resp, err := c.lease.Grant(ctx, ttl+extra)
 	if err != nil {
-		return clientv3.NoLease, err
+		return clientv3.NoLease, false, err
 	}
 	c.byTTL[ttl] = cachedLease{id: resp.ID, expires: now.Add(time.Duration(ttl+extra) * time.Second)}
 	for t, l := range c.byTTL {
@@ -84,8 +84,23 @@ func (c *leaseCache) get(ctx context.Context, ttl int64) (clientv3.LeaseID, erro
 			delete(c.byTTL, t)
 		}
 	}
-	return resp.ID, nil
+	return resp.ID, true, nil
 }
+
+// release gives back a lease that get returned but no write used: a lease of
+// its own is revoked, so that failed writes do not leave leases behind until
+// they expire. Best effort.
+func (c *leaseCache) release(id clientv3.LeaseID, shared bool) {
+	if shared {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
+	defer cancel()
+	_, _ = c.lease.Revoke(ctx, id)
+}
+
+// revokeTimeout bounds the revocation of an unused lease.
+const revokeTimeout = 5 * time.Second
 
 // forget drops a lease the server no longer knows (revoked or expired early).
 func (c *leaseCache) forget(id clientv3.LeaseID) {

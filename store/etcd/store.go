@@ -290,7 +290,7 @@ func (s *Store) write(ctx context.Context, key string, ttl time.Duration, put fu
 	}
 	seconds := ttlSeconds(ttl)
 	for attempt := 0; ; attempt++ {
-		id, err := s.leases.get(ctx, seconds)
+		id, shared, err := s.leases.get(ctx, seconds)
 		if err != nil {
 			return nil, s.wrap(key, fmt.Errorf("grant lease of %ds: %w", seconds, err))
 		}
@@ -298,6 +298,9 @@ func (s *Store) write(ctx context.Context, key string, ttl time.Duration, put fu
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) && attempt == 0 {
 			s.leases.forget(id)
 			continue
+		}
+		if err != nil {
+			s.leases.release(id, shared)
 		}
 		return kv, s.wrap(key, err)
 	}

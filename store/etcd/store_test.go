@@ -367,6 +367,18 @@ func TestTTL(t *testing.T) {
 	_, err = s.Update(ctx, p+"long", []byte("w"), 0, store.WriteOptions{})
 	require.NoError(t, err)
 	require.Equal(t, clientv3.NoLease, leaseOf(p+"long"), "Update without TTL keeps the lease")
+
+	// A write that fails leaves no lease of its own behind.
+	own := newStore(t, srv, etcdstore.Options{DisableLeaseReuse: true})
+	before, err := raw.Leases(ctx)
+	require.NoError(t, err)
+	_, err = own.Create(ctx, p+"long", []byte("v"), store.WriteOptions{TTL: time.Hour})
+	require.ErrorIs(t, err, store.ErrAlreadyExists)
+	_, err = own.Update(ctx, p+"missing", []byte("v"), 0, store.WriteOptions{TTL: time.Hour})
+	require.ErrorIs(t, err, store.ErrNotFound)
+	after, err := raw.Leases(ctx)
+	require.NoError(t, err)
+	require.Len(t, after.Leases, len(before.Leases))
 }
 
 // TestLeaseReuse: writes with the same long TTL share a lease unless
