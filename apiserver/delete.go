@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,9 +26,9 @@ const (
 
 // deleteOptions reads DeleteOptions from the query and, if present, the body.
 func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
-	opts := &metav1.DeleteOptions{}
-	if err := metav1.ParameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, opts); err != nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid delete options: %v", err))
+	opts, err := deleteOptionsFromQuery(r.URL.Query())
+	if err != nil {
+		return nil, err
 	}
 	if r.Body != nil && r.ContentLength != 0 {
 		body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxRequestBodyBytes+1))
@@ -64,6 +66,31 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		if v != metav1.DryRunAll {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("dryRun must be All, not %q", v))
 		}
+	}
+	return opts, nil
+}
+
+// deleteOptionsFromQuery reads the delete options a client may put in the
+// query string instead of the body.
+func deleteOptionsFromQuery(q url.Values) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{DryRun: q["dryRun"]}
+	if v := q.Get("gracePeriodSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("gracePeriodSeconds must be an integer, not %q", v))
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if v := q.Get("propagationPolicy"); v != "" {
+		p := metav1.DeletionPropagation(v)
+		opts.PropagationPolicy = &p
+	}
+	if v := q.Get("orphanDependents"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("orphanDependents must be a boolean, not %q", v))
+		}
+		opts.OrphanDependents = &b
 	}
 	return opts, nil
 }

@@ -29,28 +29,29 @@ const aggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=AP
 
 // subresource describes a subresource in discovery.
 type subresource struct {
-	name  string
-	kind  schema.GroupVersionKind
-	verbs []string
+	name   string
+	kind   schema.GroupVersionKind
+	verbs  []string
+	object runtime.Object // an empty object of the kind
 }
 
 // subresources lists the subresources res serves.
 func (s *Server) subresources(res *Resource) []subresource {
 	var out []subresource
 	if res.Status {
-		out = append(out, subresource{"status", res.GroupVersionKind, statusVerbs})
+		out = append(out, subresource{"status", res.GroupVersionKind, statusVerbs, res.New()})
 	}
 	if res.Scale != nil {
-		out = append(out, subresource{"scale", autoscalingv1.SchemeGroupVersion.WithKind("Scale"), statusVerbs})
+		out = append(out, subresource{"scale", autoscalingv1.SchemeGroupVersion.WithKind("Scale"), statusVerbs, &autoscalingv1.Scale{}})
 	}
 	if isCorePods(res) {
 		out = append(out,
-			subresource{"binding", corev1.SchemeGroupVersion.WithKind("Binding"), createOnlyVerbs},
-			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), createOnlyVerbs},
+			subresource{"binding", corev1.SchemeGroupVersion.WithKind("Binding"), createOnlyVerbs, &corev1.Binding{}},
+			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), createOnlyVerbs, &policyv1.Eviction{}},
 		)
 	}
 	if isCoreNamespaces(res) {
-		out = append(out, subresource{"finalize", res.GroupVersionKind, namespaceFinalize})
+		out = append(out, subresource{"finalize", res.GroupVersionKind, namespaceFinalize, res.New()})
 	}
 	return out
 }

@@ -23,6 +23,8 @@ func (s *Server) routes(gatherer prometheus.Gatherer) *http.ServeMux {
 		mux.HandleFunc(p, s.serveHealth)
 		mux.HandleFunc(p+"/", s.serveHealth)
 	}
+	oa := newOpenAPI(s)
+	mux.Handle("/openapi/", oa)
 	if gatherer != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
