@@ -39,10 +39,6 @@
 //     it rides out leader elections and fails on a member cut off from the
 //     majority.
 //
-// One difference from store/memory remains: etcd keeps no value older than
-// the compaction revision, so an event at exactly the compaction revision
-// (a watch from compactRev-1) has a nil PrevValue.
-//
 // # Logs
 //
 // The etcd client and server log through zap. By default only errors are

@@ -37,7 +37,6 @@ type Store struct {
 	watches sync.WaitGroup // one per watch goroutine
 
 	closeOnce sync.Once
-	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -87,19 +86,20 @@ func New(opts Options) (*Store, error) {
 func (s *Store) Client() *clientv3.Client { return s.client }
 
 // Close ends the watches, waits for their goroutines, and closes the client
-// if the Store created it. Later calls return the first call's result.
+// if the Store created it. Later calls do nothing and return nil.
 func (s *Store) Close() error {
+	var err error
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.cancel()
 		s.watches.Wait()
 		if s.owned {
-			if err := s.client.Close(); err != nil && !errors.Is(err, context.Canceled) {
-				s.closeErr = fmt.Errorf("etcd: close client: %w", err)
+			if cerr := s.client.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+				err = fmt.Errorf("etcd: close client: %w", cerr)
 			}
 		}
 	})
-	return s.closeErr
+	return err
 }
 
 // Get implements store.Store.
@@ -309,9 +309,10 @@ func (s *Store) write(ctx context.Context, key string, ttl time.Duration, put fu
 // Watch implements store.Store. It makes one read first: with an
 // afterRevision of 0 to learn the current revision, so that every write that
 // starts after Watch returns is seen; otherwise to fail at once with
-// ErrCompacted when the revisions after afterRevision are gone. A compaction
+// ErrCompacted when afterRevision is below the last compaction. A compaction
 // that overtakes the watch later ends it with an EventError wrapping
-// store.ErrCompacted.
+// store.ErrCompacted, also when etcd would deliver an event without its
+// previous value.
 //
 // The watch requires a leader: on a member cut off from the majority it ends
 // with an EventError instead of hanging. While no member can be reached, the
@@ -335,7 +336,9 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (
 		}
 		afterRevision = resp.Header.Revision
 	} else {
-		_, err := s.client.Get(ctx, s.prefix+prefix, clientv3.WithCountOnly(), clientv3.WithRev(afterRevision+1))
+		// The watch starts from the state at afterRevision: it must be
+		// readable (the first event's previous value comes from it).
+		_, err := s.client.Get(ctx, s.prefix+prefix, clientv3.WithCountOnly(), clientv3.WithRev(afterRevision))
 		if err != nil && !errors.Is(err, rpctypes.ErrFutureRev) {
 			return nil, s.wrap(prefix, fmt.Errorf("watch after revision %d: %w", afterRevision, err))
 		}
@@ -427,6 +430,11 @@ func (s *Store) watchOnce(ctx context.Context, prefix string, next *int64, send 
 		clientv3.WithRev(*next))
 	for resp := range wch {
 		for _, ev := range resp.Events {
+			if ev.PrevKv == nil && !ev.IsCreate() {
+				// etcd leaves PrevKv out when the previous value has been
+				// compacted: the watch has fallen behind a compaction.
+				return fmt.Errorf("%w: the value before revision %d is gone", store.ErrCompacted, ev.Kv.ModRevision)
+			}
 			if !send(s.event(ev)) {
 				return nil
 			}

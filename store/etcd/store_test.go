@@ -199,6 +199,10 @@ func TestErrorMapping(t *testing.T) {
 			_, err := s.Watch(ctx, p, a2.ModRevision)
 			return err
 		}, store.ErrCompacted, rpctypes.ErrCompacted, p},
+		{"watch just below the compaction", func() error {
+			_, err := s.Watch(ctx, p, b2.ModRevision-1)
+			return err
+		}, store.ErrCompacted, rpctypes.ErrCompacted, p},
 		{"compact again", func() error { return s.Compact(ctx, b2.ModRevision) }, store.ErrCompacted, rpctypes.ErrCompacted, ""},
 		{"compact future", func() error { return s.Compact(ctx, b2.ModRevision+1000) }, store.ErrFutureRevision, rpctypes.ErrFutureRev, ""},
 		{"value over the server's limit", func() error {
