@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -192,3 +193,5 @@ func TestNamespaceLifecycle(t *testing.T) {
 	_, err = cs.CoreV1().Namespaces().Get(ctx, "team", metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err), "after finalize: %v", err)
 }
+
+func everything() labels.Selector { return labels.Everything() }
