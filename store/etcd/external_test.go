@@ -50,7 +50,7 @@ func TestExternalTLS(t *testing.T) {
 	bad, err := etcdstore.New(etcdstore.Options{Endpoints: c.Endpoints(), TLS: noCert, DialTimeout: time.Second})
 	if err == nil {
 		t.Cleanup(func() { bad.Close() })
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		_, err = bad.Get(ctx, "/registry/x")
 	}

@@ -34,6 +34,7 @@ type Store struct {
 	closed  atomic.Bool
 	ctx     context.Context // canceled by Close: ends the watches
 	cancel  context.CancelFunc
+	mu      sync.Mutex     // orders watches.Add before Close's Wait
 	watches sync.WaitGroup // one per watch goroutine
 
 	closeOnce sync.Once
@@ -90,7 +91,9 @@ func (s *Store) Client() *clientv3.Client { return s.client }
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
 		s.closed.Store(true)
+		s.mu.Unlock()
 		s.cancel()
 		s.watches.Wait()
 		if s.owned {
@@ -344,10 +347,16 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (
 		}
 	}
 
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil, store.NewKeyError(prefix, store.ErrClosed)
+	}
+	s.watches.Add(1)
+	s.mu.Unlock()
 	wctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.ctx, cancel)
 	out := make(chan store.Event, watchBuffer)
-	s.watches.Add(1)
 	go func() {
 		defer s.watches.Done()
 		defer close(out)
