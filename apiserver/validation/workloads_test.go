@@ -17,7 +17,9 @@ func TestReplicationController(t *testing.T) {
 		{"no selector", func(rc *corev1.ReplicationController) { rc.Spec.Selector = nil }, []want{required("spec.selector")}},
 		{"selector does not match", func(rc *corev1.ReplicationController) { rc.Spec.Selector = map[string]string{"app": "db"} }, []want{invalid("spec.template.metadata.labels")}},
 		{"no template", func(rc *corev1.ReplicationController) { rc.Spec.Template = nil }, []want{required("spec.template")}},
-		{"restartPolicy OnFailure", func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure }, []want{notSupported("spec.template.spec.restartPolicy")}},
+		{"restartPolicy OnFailure", func(rc *corev1.ReplicationController) {
+			rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+		}, []want{notSupported("spec.template.spec.restartPolicy")}},
 		{"activeDeadlineSeconds", func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.ActiveDeadlineSeconds = ptr[int64](10) }, []want{forbidden("spec.template.spec.activeDeadlineSeconds")}},
 		{"invalid template container", func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.Containers[0].Image = "" }, []want{required("spec.template.spec.containers[0].image")}},
 	})
@@ -52,11 +54,15 @@ func TestDeployment(t *testing.T) {
 			d.Spec.Strategy.RollingUpdate.MaxSurge = ptr(intstr.FromInt32(0))
 			d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromString("0%"))
 		}, []want{invalid(ru + ".maxUnavailable")}},
-		{"maxUnavailable above 100%", func(d *appsv1.Deployment) { d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromString("150%")) }, []want{invalid(ru + ".maxUnavailable")}},
+		{"maxUnavailable above 100%", func(d *appsv1.Deployment) {
+			d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromString("150%"))
+		}, []want{invalid(ru + ".maxUnavailable")}},
 		{"maxSurge not a percentage", func(d *appsv1.Deployment) { d.Spec.Strategy.RollingUpdate.MaxSurge = ptr(intstr.FromString("many")) }, []want{invalid(ru + ".maxSurge")}},
 		{"negative maxSurge", func(d *appsv1.Deployment) { d.Spec.Strategy.RollingUpdate.MaxSurge = ptr(intstr.FromInt32(-1)) }, []want{invalid(ru + ".maxSurge")}},
 		{"Recreate with rollingUpdate", func(d *appsv1.Deployment) { d.Spec.Strategy.Type = appsv1.RecreateDeploymentStrategyType }, []want{forbidden(ru)}},
-		{"Recreate", func(d *appsv1.Deployment) { d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType} }, nil},
+		{"Recreate", func(d *appsv1.Deployment) {
+			d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+		}, nil},
 		{"bad strategy", func(d *appsv1.Deployment) { d.Spec.Strategy.Type = "BlueGreen" }, []want{notSupported("spec.strategy.type")}},
 		{"negative revisionHistoryLimit", func(d *appsv1.Deployment) { d.Spec.RevisionHistoryLimit = ptr[int32](-1) }, []want{invalid("spec.revisionHistoryLimit")}},
 		{"progress deadline not above minReady", func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 600 }, []want{invalid("spec.progressDeadlineSeconds")}},
@@ -70,7 +76,9 @@ func TestDeployment(t *testing.T) {
 		}, []want{invalid("spec.selector")}},
 	})
 	runUpdate(t, validDeployment, true, []testCase[*appsv1.Deployment]{
-		{"counts", func(d *appsv1.Deployment) { d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas = 3, 3, 3 }, nil},
+		{"counts", func(d *appsv1.Deployment) {
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas = 3, 3, 3
+		}, nil},
 		{"negative count", func(d *appsv1.Deployment) { d.Status.UnavailableReplicas = -1 }, []want{invalid("status.unavailableReplicas")}},
 		{"more updated than replicas", func(d *appsv1.Deployment) { d.Status.Replicas, d.Status.UpdatedReplicas = 1, 2 }, []want{invalid("status.updatedReplicas")}},
 	})
@@ -100,13 +108,19 @@ func TestDaemonSet(t *testing.T) {
 		{"selector does not match", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Labels = map[string]string{"app": "other"} }, []want{invalid("spec.template.metadata.labels")}},
 		{"restartPolicy OnFailure", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyOnFailure }, []want{notSupported("spec.template.spec.restartPolicy")}},
 		{"activeDeadlineSeconds", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.ActiveDeadlineSeconds = ptr[int64](5) }, []want{invalid("spec.template.spec.activeDeadlineSeconds")}},
-		{"both 0", func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0)) }, []want{required(ru + ".maxUnavailable")}},
-		{"both non-zero", func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr(intstr.FromString("10%")) }, []want{invalid(ru + ".maxSurge")}},
+		{"both 0", func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0))
+		}, []want{required(ru + ".maxUnavailable")}},
+		{"both non-zero", func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr(intstr.FromString("10%"))
+		}, []want{invalid(ru + ".maxSurge")}},
 		{"surge instead of unavailable", func(ds *appsv1.DaemonSet) {
 			ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0))
 			ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr(intstr.FromInt32(1))
 		}, nil},
-		{"OnDelete", func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType} }, nil},
+		{"OnDelete", func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy = appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}
+		}, nil},
 		{"bad strategy", func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.Type = "Surge" }, []want{notSupported("spec.updateStrategy.type")}},
 	})
 	runUpdate(t, validDaemonSet, false, []testCase[*appsv1.DaemonSet]{
