@@ -1,6 +1,8 @@
 package defaults
 
 import (
+	"reflect"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -9,14 +11,29 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// Apply sets the defaults of obj in place and reports whether gantry knows
-// the type. Unknown types (and nil) are left untouched and report false;
-// known types without any defaults (Lease, ConfigMap, ServiceAccount, Event)
-// report true.
-//
-// obj is one of the pointer types of k8s.io/api, e.g. *corev1.Pod. List types
-// are not defaulted item by item; callers default each item.
-func Apply(obj runtime.Object) bool {
+// Apply sets the defaults of obj in place. obj is one of the pointer types
+// of k8s.io/api, e.g. *corev1.Pod; objects of other types (see Known), nil
+// pointers and lists are left untouched (callers default list items one by
+// one).
+func Apply(obj runtime.Object) {
+	apply(obj)
+}
+
+// Known reports whether Apply knows obj's type, including the types that
+// have no defaults in Kubernetes (ConfigMap, ServiceAccount, Event, Lease,
+// Binding).
+func Known(obj runtime.Object) bool {
+	t := reflect.TypeOf(obj)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return false
+	}
+	// Default a zero value of the same type: cheap, and leaves obj alone.
+	zero, ok := reflect.New(t.Elem()).Interface().(runtime.Object)
+	return ok && apply(zero)
+}
+
+// apply defaults obj and reports whether it knows the type.
+func apply(obj runtime.Object) bool {
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		if o != nil {

@@ -260,9 +260,10 @@ func TestApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if !Apply(tt.obj) {
-				t.Fatalf("Apply(%T) = false", tt.obj)
+			if !Known(tt.obj) {
+				t.Fatalf("Known(%T) = false", tt.obj)
 			}
+			Apply(tt.obj)
 			if tt.check != nil {
 				tt.check(t, tt.obj)
 			}
@@ -285,12 +286,14 @@ func TestApply(t *testing.T) {
 
 func TestApplyUnknown(t *testing.T) {
 	for _, obj := range []runtime.Object{nil, &corev1.PersistentVolume{}, &corev1.PodList{}} {
-		if Apply(obj) {
-			t.Errorf("Apply(%T) = true", obj)
+		Apply(obj) // must not panic
+		if Known(obj) {
+			t.Errorf("Known(%T) = true", obj)
 		}
 	}
-	if !Apply((*corev1.Pod)(nil)) {
-		t.Error("Apply of a nil *Pod does not know the type")
+	Apply((*corev1.Pod)(nil)) // must not panic
+	if !Known((*corev1.Pod)(nil)) {
+		t.Error("Known((*Pod)(nil)) = false")
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gantryhq/gantry/apiserver/defaults"
 )
@@ -43,4 +45,14 @@ func ExampleService() {
 func ExamplePullPolicyForImage() {
 	fmt.Println(defaults.PullPolicyForImage("busybox"), defaults.PullPolicyForImage("busybox:1.36"))
 	// Output: Always IfNotPresent
+}
+
+// On create, after assigning the UID and before validation, the API server
+// gives a Job without a manual selector its generated selector.
+func ExampleJobSelector() {
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "pi", UID: "0c1e"}}
+	defaults.Apply(j)
+	defaults.JobSelector(j)
+	fmt.Println(j.Spec.Selector.MatchLabels, j.Spec.Template.Labels["batch.kubernetes.io/job-name"])
+	// Output: map[batch.kubernetes.io/controller-uid:0c1e] pi
 }

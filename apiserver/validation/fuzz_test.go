@@ -6,9 +6,19 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/gantryhq/gantry/apiserver/defaults"
 )
+
+func hasError(errs field.ErrorList, typ field.ErrorType, path string) bool {
+	for _, e := range errs {
+		if e.Type == typ && e.Field == path {
+			return true
+		}
+	}
+	return false
+}
 
 // FuzzValidatePod decodes random JSON into a Pod, defaults and validates it
 // as a create, an update and a status update, and checks that nothing
@@ -45,7 +55,7 @@ func FuzzValidatePod(f *testing.F) {
 		_ = ValidateStatusUpdate(&pod, validPod())
 		_ = ValidateUpdate(validPod(), &pod)
 		for _, e := range ValidateUpdate(&pod, pod.DeepCopy()) {
-			if e.Type == "FieldValueForbidden" && e.Field == "spec" {
+			if e.Type == field.ErrorTypeForbidden && e.Field == "spec" {
 				t.Fatalf("unchanged pod reported as a forbidden change: %v", e)
 			}
 		}
@@ -54,5 +64,13 @@ func FuzzValidatePod(f *testing.F) {
 			changed.Spec.Containers[i].Image += "x"
 		}
 		_ = ValidateUpdate(changed, &pod)
+		for i := range changed.Spec.Containers {
+			changed.Spec.Containers[i].Command = append(changed.Spec.Containers[i].Command, "x")
+		}
+		changed.Spec.NodeName += "x"
+		errs := ValidateUpdate(changed, &pod)
+		if len(pod.Spec.Containers) > 0 && !hasError(errs, field.ErrorTypeForbidden, "spec") {
+			t.Fatalf("changed command not reported: %v", errs)
+		}
 	})
 }
