@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/gantryhq/gantry/apiserver/validation"
 )
 
 // systemNamespaces exist in every cluster.
@@ -75,8 +77,12 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, res *Res
 	}
 	out, err := s.update(r.Context(), res, info, dryRun, func(current runtime.Object) (runtime.Object, error) {
 		ns := current.(*corev1.Namespace)
+		old := ns.DeepCopy()
 		ns.Spec.Finalizers = in.Spec.Finalizers
 		ns.ResourceVersion = in.ResourceVersion
+		if errs := validation.NamespaceFinalizeUpdate(ns, old); len(errs) > 0 {
+			return nil, invalid(res, info.Name, errs)
+		}
 		return ns, nil
 	})
 	if err != nil {

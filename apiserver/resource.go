@@ -49,6 +49,9 @@ type Resource struct {
 	// Validate checks a new object; ValidateUpdate an update of old to obj.
 	Validate       func(obj runtime.Object) field.ErrorList
 	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+	// ValidateStatusUpdate checks an update through /status; nil means
+	// ValidateUpdate.
+	ValidateStatusUpdate func(obj, old runtime.Object) field.ErrorList
 	// PrepareForCreate and PrepareForUpdate adjust an object before it is
 	// defaulted and validated (e.g. reset status, keep server-owned fields).
 	PrepareForCreate func(ctx context.Context, obj runtime.Object)

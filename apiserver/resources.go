@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/gantryhq/gantry/apiserver/defaults"
+	"github.com/gantryhq/gantry/apiserver/validation"
 )
 
 // DefaultEventTTL is how long events are kept (kube-apiserver --event-ttl).
@@ -206,6 +210,12 @@ func DefaultResources() []Resource {
 				return []any{string(es.AddressType), joinOr(ports, "<unset>"), truncateList(addrs, 3)}
 			},
 		},
+	}
+	for i := range rs {
+		rs[i].Default = defaults.Apply
+		rs[i].Validate = validation.Validate
+		rs[i].ValidateUpdate = validation.ValidateUpdate
+		rs[i].ValidateStatusUpdate = validation.ValidateStatusUpdate
 	}
 	return rs
 }
@@ -398,6 +408,7 @@ func serviceResource() Resource {
 			return []any{string(svc.Spec.Type), clusterIP, external, joinOr(ports, "<none>"), joinOr(sortedPairs(svc.Spec.Selector), "<none>")}
 		},
 	}
+	r.PrepareForUpdate = keepAllocations
 	serviceHooks(&r)
 	return r
 }
@@ -472,6 +483,9 @@ func jobResource() Resource {
 		NewList:    func() runtime.Object { return &batchv1.JobList{} },
 		Status:     true,
 		Generation: true,
+		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+			defaults.JobSelector(obj.(*batchv1.Job)) // needs the UID, set by now
+		},
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"status.successful": fmt.Sprint(obj.(*batchv1.Job).Status.Succeeded)}
 		},

@@ -338,3 +338,45 @@ func (s *Server) ensureKubernetesService(ctx context.Context) error {
 	}
 	return nil
 }
+
+// keepAllocations carries a service's cluster IP and node ports over an
+// update that leaves them out (a PUT of a manifest without them), as
+// Kubernetes does; changing them is still a validation error.
+func keepAllocations(_ context.Context, obj, old runtime.Object) {
+	svc, prev := obj.(*corev1.Service), old.(*corev1.Service)
+	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 && svc.Spec.Type != corev1.ServiceTypeExternalName {
+		svc.Spec.ClusterIP = prev.Spec.ClusterIP
+		svc.Spec.ClusterIPs = prev.Spec.ClusterIPs
+		if len(svc.Spec.IPFamilies) == 0 {
+			svc.Spec.IPFamilies = prev.Spec.IPFamilies
+		}
+		if svc.Spec.IPFamilyPolicy == nil {
+			svc.Spec.IPFamilyPolicy = prev.Spec.IPFamilyPolicy
+		}
+	}
+	external := func(t corev1.ServiceType) bool {
+		return t == corev1.ServiceTypeNodePort || t == corev1.ServiceTypeLoadBalancer
+	}
+	if !external(svc.Spec.Type) {
+		// Fields that only external services have go with the type,
+		// unless the client changed them on purpose.
+		if external(prev.Spec.Type) && svc.Spec.ExternalTrafficPolicy == prev.Spec.ExternalTrafficPolicy {
+			svc.Spec.ExternalTrafficPolicy = ""
+		}
+		if external(prev.Spec.Type) && svc.Spec.HealthCheckNodePort == prev.Spec.HealthCheckNodePort {
+			svc.Spec.HealthCheckNodePort = 0
+		}
+		return
+	}
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if p.NodePort != 0 {
+			continue
+		}
+		for _, q := range prev.Spec.Ports {
+			if q.NodePort != 0 && q.Port == p.Port && q.Protocol == p.Protocol {
+				p.NodePort = q.NodePort
+			}
+		}
+	}
+}

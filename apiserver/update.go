@@ -184,8 +184,12 @@ func (s *Server) prepareUpdate(ctx context.Context, res *Resource, subresource s
 	if res.Generation && specChanged(obj, current) {
 		accessor.SetGeneration(cur.GetGeneration() + 1)
 	}
-	if res.ValidateUpdate != nil {
-		if errs := res.ValidateUpdate(obj, current); len(errs) > 0 {
+	validate := res.ValidateUpdate
+	if subresource == "status" && res.ValidateStatusUpdate != nil {
+		validate = res.ValidateStatusUpdate
+	}
+	if validate != nil {
+		if errs := validate(obj, current); len(errs) > 0 {
 			return invalid(res, accessor.GetName(), errs)
 		}
 	}
