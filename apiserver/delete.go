@@ -132,6 +132,11 @@ func (s *Server) delete(ctx context.Context, res *Resource, namespace, name stri
 			}
 		}
 
+		if res.validateDelete != nil {
+			if err := res.validateDelete(current); err != nil {
+				return nil, false, err
+			}
+		}
 		if attempt == 0 {
 			adm := s.admissionRequest(ctx, Delete, res, "", namespace, name, nil, current, dryRun)
 			if err := s.admitValidate(ctx, adm); err != nil {

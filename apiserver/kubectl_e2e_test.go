@@ -119,7 +119,7 @@ func TestKubectl(t *testing.T) {
 			// A node, as a node agent would register it.
 			_, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{
 				ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
-				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+				Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
 			}, metav1.CreateOptions{})
 			require.NoError(t, err)
 

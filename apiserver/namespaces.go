@@ -110,6 +110,13 @@ func namespaceResource() Resource {
 				obj.(*corev1.Namespace).Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
 			}
 		},
+		validateDelete: func(obj runtime.Object) error {
+			switch name := obj.(*corev1.Namespace).Name; name {
+			case metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic:
+				return apierrors.NewForbidden(corev1.Resource("namespaces"), name, fmt.Errorf("this namespace may not be deleted"))
+			}
+			return nil
+		},
 		PrepareForDelete: func(obj runtime.Object) {
 			obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating
 		},

@@ -89,6 +89,8 @@ type Resource struct {
 	// update is stored; the allocation is rolled back if the write fails
 	// and committed if it succeeds.
 	beforeWrite func(ctx context.Context, s *Server, obj, old runtime.Object) (*allocation, error)
+	// validateDelete may refuse a delete (system namespaces).
+	validateDelete func(obj runtime.Object) error
 	// afterDelete runs once an object is gone from the store.
 	afterDelete func(ctx context.Context, s *Server, obj runtime.Object)
 }

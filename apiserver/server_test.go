@@ -178,6 +178,9 @@ func TestNamespaceLifecycle(t *testing.T) {
 	_, err := cs.CoreV1().ConfigMaps("nope").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{})
 	require.True(t, apierrors.IsNotFound(err), "create in missing namespace: %v", err)
 
+	err = cs.CoreV1().Namespaces().Delete(ctx, "default", metav1.DeleteOptions{})
+	require.True(t, apierrors.IsForbidden(err), "deleting default: %v", err)
+
 	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.NoError(t, cs.CoreV1().Namespaces().Delete(ctx, "team", metav1.DeleteOptions{}))
