@@ -250,10 +250,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// servedKubernetesVersion is the Kubernetes version of the k8s.io/api module
+// in go.mod, for binaries without module build information (tests).
+const servedKubernetesVersion = "v1.37.2"
+
 // defaultVersion reports the Kubernetes version of the served API types:
 // k8s.io/api v0.X.Y serves Kubernetes 1.X.Y.
 func defaultVersion() version.Info {
-	v := version.Info{Major: "1", Minor: "0", GitVersion: "v1.0.0", GoVersion: goruntime.Version(),
+	v := version.Info{Major: "1", Minor: "37", GitVersion: servedKubernetesVersion, GoVersion: goruntime.Version(),
 		Compiler: goruntime.Compiler, Platform: goruntime.GOOS + "/" + goruntime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, dep := range bi.Deps {

@@ -31,7 +31,7 @@ func serverOn(t *testing.T, e *etcdstore.Embedded) kubernetes.Interface {
 	require.NoError(t, srv.EnsureSystemObjects(context.Background()))
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: -1})
 	require.NoError(t, err)
 	return cs
 }

@@ -17,12 +17,13 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/store"
 	"github.com/gantryhq/gantry/store/memory"
 )
 
-// newTestServer starts an API server on a memory store and returns a
-// clientset for it.
-func newTestServer(t *testing.T) (*apiserver.Server, kubernetes.Interface, *httptest.Server) {
+// newTestServer starts an API server on a memory store and returns the
+// store and a clientset for it.
+func newTestServer(t *testing.T) (store.Store, kubernetes.Interface, *httptest.Server) {
 	t.Helper()
 	st := memory.New(memory.Options{})
 	t.Cleanup(func() { st.Close() })
@@ -31,9 +32,9 @@ func newTestServer(t *testing.T) (*apiserver.Server, kubernetes.Interface, *http
 	require.NoError(t, srv.EnsureSystemObjects(context.Background()))
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: -1})
 	require.NoError(t, err)
-	return srv, cs, hs
+	return st, cs, hs
 }
 
 func testPod(name string) *corev1.Pod {
