@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -343,5 +342,3 @@ func mustAccessor(obj runtime.Object) metav1.Object {
 	}
 	return a
 }
-
-func contextDone(ctx context.Context) bool { return ctx.Err() != nil }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -139,7 +138,7 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, res *Res
 		return err
 	}
 	if ev.Name != "" && ev.Name != info.Name {
-		return apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object"))
+		return apierrors.NewBadRequest("name in URL does not match name in Eviction object")
 	}
 	opts := ev.DeleteOptions
 	if opts == nil {
@@ -262,12 +261,4 @@ func podCells(obj runtime.Object) []any {
 		fmt.Sprint(restarts),
 		ip, node, nominated, gates,
 	}
-}
-
-func joinKeys(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k, v := range m {
-		keys = append(keys, k+"="+v)
-	}
-	return strings.Join(keys, ",")
 }

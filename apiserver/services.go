@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/store"
 )
@@ -322,7 +324,11 @@ func (s *Server) ensureKubernetesService(ctx context.Context) error {
 		},
 	}
 	info := requestInfo{Verb: "create", Namespace: metav1.NamespaceDefault, Resource: "services"}
-	if _, err := s.create(ctx, svcRes, info, svc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+	_, _, err := s.getObject(ctx, svcRes, metav1.NamespaceDefault, "kubernetes")
+	if apierrors.IsNotFound(err) {
+		_, err = s.create(ctx, svcRes, info, svc, false)
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the kubernetes service: %w", err)
 	}
 	ep := &corev1.Endpoints{
@@ -335,6 +341,25 @@ func (s *Server) ensureKubernetesService(ctx context.Context) error {
 	info.Resource = "endpoints"
 	if _, err := s.create(ctx, epRes, info, ep, false); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the kubernetes endpoints: %w", err)
+	}
+	sliceRes := s.resources[discoveryv1.SchemeGroupVersion.WithResource("endpointslices")]
+	if sliceRes == nil {
+		return nil
+	}
+	family := discoveryv1.AddressTypeIPv4
+	if ip, _ := netip.ParseAddr(addr); ip.Is6() {
+		family = discoveryv1.AddressTypeIPv6
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes", discoveryv1.LabelManagedBy: "gantry-apiserver"}},
+		AddressType: family,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	info.Resource = "endpointslices"
+	if _, err := s.create(ctx, sliceRes, info, slice, false); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the kubernetes endpoint slice: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 
@@ -9,6 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/store/memory"
 )
 
 func service(name string, typ corev1.ServiceType, clusterIP string, nodePort int32) *corev1.Service {
@@ -71,4 +77,28 @@ func TestServiceAllocation(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, c.Spec.Ports[0].NodePort)
 	require.NotEqual(t, np, c.Spec.Ports[0].NodePort)
+}
+
+func TestKubernetesService(t *testing.T) {
+	st := memory.New(memory.Options{})
+	defer st.Close()
+	srv, err := apiserver.New(apiserver.Options{Store: st, AdvertiseAddress: "192.0.2.10", AdvertisePort: 6443})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, srv.EnsureSystemObjects(ctx))
+	require.NoError(t, srv.EnsureSystemObjects(ctx), "idempotent")
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	cs := kubernetes.NewForConfigOrDie(&rest.Config{Host: hs.URL})
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "10.0.0.1", svc.Spec.ClusterIP)
+	require.Equal(t, int32(443), svc.Spec.Ports[0].Port)
+	ep, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "192.0.2.10", ep.Subsets[0].Addresses[0].IP)
+	slice, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"192.0.2.10"}, slice.Endpoints[0].Addresses)
+	require.Equal(t, int32(6443), *slice.Ports[0].Port)
 }
