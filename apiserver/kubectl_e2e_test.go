@@ -182,6 +182,21 @@ func TestKubectl(t *testing.T) {
 			k.run("delete", "-f", manifest)
 			out = k.run("get", "deploy,svc", "-o", "name")
 			require.NotContains(t, out, "web")
+
+			// Server-side apply: idempotent, conflicts between managers,
+			// forced takeover.
+			out = k.run("apply", "--server-side", "-f", manifest)
+			require.Contains(t, out, "deployment.apps/web serverside-applied")
+			k.run("apply", "--server-side", "-f", manifest)
+			require.Equal(t, "1", k.run("get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"))
+			scaled := filepath.Join(t.TempDir(), "scaled.yaml")
+			require.NoError(t, os.WriteFile(scaled, []byte(strings.Replace(deploymentAndService, "replicas: 2", "replicas: 6", 1)), 0o644))
+			cmd := k.cmd(ctx, "apply", "--server-side", "--field-manager=other", "-f", scaled)
+			conflict, err := cmd.CombinedOutput()
+			require.Error(t, err, "a second manager changing replicas must conflict")
+			require.Contains(t, string(conflict), ".spec.replicas")
+			k.run("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", scaled)
+			require.Equal(t, "6 2", k.run("get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"))
 		})
 	}
 }

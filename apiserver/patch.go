@@ -23,7 +23,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *Resour
 	}
 	patchType := types.PatchType(mediaType)
 	switch patchType {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType:
 	default:
 		return errUnsupportedMediaType(mediaType, supportedPatchTypes)
 	}
@@ -39,6 +39,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *Resour
 		return err
 	}
 
+	if patchType == types.ApplyYAMLPatchType {
+		return s.handleApply(w, r, res, info, body, dryRun)
+	}
 	// The scale subresource patches a Scale, not the object.
 	if info.Subresource == "scale" {
 		return s.handleScalePatch(w, r, res, info, patchType, body, dryRun)
@@ -52,7 +55,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res *Resour
 	return s.writeObject(w, r, res, http.StatusOK, out)
 }
 
-var supportedPatchTypes = []string{string(types.JSONPatchType), string(types.MergePatchType), string(types.StrategicMergePatchType)}
+var supportedPatchTypes = []string{string(types.JSONPatchType), string(types.MergePatchType), string(types.StrategicMergePatchType), string(types.ApplyYAMLPatchType)}
 
 // applyPatch applies a patch of patchType to current and decodes the result
 // into into, with the request's field validation.

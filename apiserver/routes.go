@@ -23,8 +23,7 @@ func (s *Server) routes(gatherer prometheus.Gatherer) *http.ServeMux {
 		mux.HandleFunc(p, s.serveHealth)
 		mux.HandleFunc(p+"/", s.serveHealth)
 	}
-	oa := newOpenAPI(s)
-	mux.Handle("/openapi/", oa)
+	mux.Handle("/openapi/", s.openAPI)
 	if gatherer != nil {
 		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}

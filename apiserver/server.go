@@ -84,10 +84,12 @@ type Server struct {
 	now       func() time.Time
 	resources map[schema.GroupVersionResource]*Resource
 	// groups lists the served group versions in discovery order.
-	groups  []schema.GroupVersion
-	byGV    map[schema.GroupVersion][]*Resource
-	metrics *metrics
-	mux     *http.ServeMux
+	groups        []schema.GroupVersion
+	byGV          map[schema.GroupVersion][]*Resource
+	metrics       *metrics
+	mux           *http.ServeMux
+	openAPI       *openAPI
+	fieldManagers *fieldManagers
 }
 
 // New validates opts and returns a Server. It does not touch the store; call
@@ -181,6 +183,8 @@ func New(opts Options) (*Server, error) {
 	if s.metrics, err = newMetrics(reg); err != nil {
 		return nil, fmt.Errorf("apiserver: registering metrics: %w", err)
 	}
+	s.openAPI = newOpenAPI(s)
+	s.fieldManagers = newFieldManagers(s, s.openAPI)
 	s.mux = s.routes(gatherer)
 	return s, nil
 }

@@ -133,6 +133,14 @@ var listMapKeys = map[string][]string{
 	"io.k8s.api.core.v1.ServicePort":   {"port", "protocol"},
 }
 
+// keyDefaults are the defaults of list-map key fields: server-side apply
+// needs them to match an applied item without the field (a port without
+// protocol) to the live item that has it defaulted.
+var keyDefaults = map[string]map[string]any{
+	"io.k8s.api.core.v1.ContainerPort": {"protocol": "TCP"},
+	"io.k8s.api.core.v1.ServicePort":   {"protocol": "TCP"},
+}
+
 // definitionName names the definition of a named Go type after its package,
 // as Kubernetes does: k8s.io/api/core/v1.Pod is io.k8s.api.core.v1.Pod and
 // github.com/x/y.T is com.github.x.y.T.
@@ -170,6 +178,11 @@ func (b *builder) define(t reflect.Type) (string, error) {
 	s, err := b.definitionSchema(t)
 	if err != nil {
 		return "", fmt.Errorf("type %s: %w", qualifiedName(t), err)
+	}
+	for field, v := range keyDefaults[name] {
+		if p := s.properties[field]; p != nil {
+			p.setExt("default", v)
+		}
 	}
 	def.schema = s
 	def.refs = collectRefs(s, nil)
