@@ -1,9 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -150,7 +152,8 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *Resour
 		return out, nil
 	}
 
-	out, err := s.update(r.Context(), res, info, dryRun, apply)
+	ctx := context.WithValue(r.Context(), applyingKey{}, true)
+	out, err := s.update(ctx, res, info, dryRun, apply)
 	if apierrors.IsNotFound(err) {
 		empty := res.New()
 		a := mustAccessor(empty)
@@ -161,7 +164,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *Resour
 		if aerr != nil {
 			return aerr
 		}
-		created, cerr := s.create(r.Context(), res, info, obj, dryRun)
+		created, cerr := s.create(ctx, res, info, obj, dryRun)
 		if cerr != nil {
 			return cerr
 		}
@@ -171,4 +174,42 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, res *Resour
 		return err
 	}
 	return s.writeObject(w, r, res, http.StatusOK, out)
+}
+
+type fieldManagerKey struct{}
+type applyingKey struct{}
+
+// fieldManagerName is who a write is recorded as in managedFields: the
+// fieldManager parameter, else the client's user agent up to the first "/"
+// ("kubectl", "kubectl-edit"), as Kubernetes names it.
+func fieldManagerName(r *http.Request) string {
+	if m := r.URL.Query().Get("fieldManager"); m != "" {
+		return m
+	}
+	ua := r.Header.Get("User-Agent")
+	if i := strings.IndexByte(ua, '/'); i >= 0 {
+		ua = ua[:i]
+	}
+	if ua == "" {
+		ua = "unknown"
+	}
+	return ua
+}
+
+// trackUpdate records a non-apply write in managedFields, so that later
+// applies see who changed which field. Objects that no apply ever touched
+// (no managedFields) are left alone and pay nothing for it.
+func (s *Server) trackUpdate(ctx context.Context, res *Resource, obj, current runtime.Object) runtime.Object {
+	if len(mustAccessor(current).GetManagedFields()) == 0 || ctx.Value(applyingKey{}) != nil {
+		return obj
+	}
+	fm, err := s.fieldManagers.get(res)
+	if err != nil {
+		return obj
+	}
+	manager, _ := ctx.Value(fieldManagerKey{}).(string)
+	if manager == "" {
+		manager = "unknown"
+	}
+	return fm.UpdateNoErrors(current, obj, manager)
 }

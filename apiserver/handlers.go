@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 // on the verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	ctx := withRequestInfo(r.Context(), info)
+	ctx = context.WithValue(ctx, fieldManagerKey{}, fieldManagerName(r))
 	r = r.WithContext(ctx)
 	rec := s.metrics.begin(info)
 	w = rec.wrap(w)

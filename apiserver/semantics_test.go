@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
@@ -285,4 +286,35 @@ func TestTablesDiscoveryAndMetrics(t *testing.T) {
 	require.Contains(t, string(body), `"major":"1"`)
 	resp, _ = get("/readyz", "")
 	require.Equal(t, 200, resp.StatusCode)
+}
+
+func TestServerSideApplyTracksUpdates(t *testing.T) {
+	_, cs, _ := newTestServer(t)
+	ctx := context.Background()
+	cms := cs.CoreV1().ConfigMaps("default")
+	applyCM := []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ssa"},"data":{"a":"1"}}`)
+	cm, err := cms.Patch(ctx, "ssa", types.ApplyPatchType, applyCM, metav1.PatchOptions{FieldManager: "tool-a"})
+	require.NoError(t, err)
+	require.Equal(t, "1", cm.Data["a"])
+	require.Len(t, cm.ManagedFields, 1)
+
+	// A plain update by someone else takes the field over ...
+	cm.Data["a"] = "2"
+	cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: "editor"})
+	require.NoError(t, err)
+	var managers []string
+	for _, m := range cm.ManagedFields {
+		managers = append(managers, m.Manager+"/"+string(m.Operation))
+	}
+	require.ElementsMatch(t, []string{"editor/Update"}, managers, "the editor now owns data.a")
+
+	// ... so tool-a's next apply of a=1 conflicts unless forced.
+	_, err = cms.Patch(ctx, "ssa", types.ApplyPatchType, applyCM, metav1.PatchOptions{FieldManager: "tool-a"})
+	require.True(t, apierrors.IsConflict(err), "%v", err)
+	cm, err = cms.Patch(ctx, "ssa", types.ApplyPatchType, applyCM, metav1.PatchOptions{FieldManager: "tool-a", Force: ptr.To(true)})
+	require.NoError(t, err)
+	require.Equal(t, "1", cm.Data["a"])
+
+	_, err = cms.Patch(ctx, "ssa", types.ApplyPatchType, applyCM, metav1.PatchOptions{})
+	require.True(t, apierrors.IsBadRequest(err), "apply without a field manager: %v", err)
 }

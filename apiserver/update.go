@@ -80,6 +80,8 @@ func (s *Server) update(ctx context.Context, res *Resource, info requestInfo, dr
 		if err := s.prepareUpdate(ctx, res, info.Subresource, obj, current, dryRun); err != nil {
 			return nil, err
 		}
+		obj = s.trackUpdate(ctx, res, obj, current)
+		accessor = mustAccessor(obj)
 
 		if cur.GetDeletionTimestamp() != nil && len(accessor.GetFinalizers()) == 0 && s.finalized(res, obj) {
 			if dryRun {
