@@ -92,10 +92,10 @@ func (noop) Observe(float64) {}
 
 type noopProvider struct{}
 
-func (noopProvider) NewDepthMetric(string) workqueue.GaugeMetric          { return noop{} }
-func (noopProvider) NewAddsMetric(string) workqueue.CounterMetric         { return noop{} }
-func (noopProvider) NewRetriesMetric(string) workqueue.CounterMetric      { return noop{} }
-func (noopProvider) NewLatencyMetric(string) workqueue.HistogramMetric    { return noop{} }
+func (noopProvider) NewDepthMetric(string) workqueue.GaugeMetric            { return noop{} }
+func (noopProvider) NewAddsMetric(string) workqueue.CounterMetric           { return noop{} }
+func (noopProvider) NewRetriesMetric(string) workqueue.CounterMetric        { return noop{} }
+func (noopProvider) NewLatencyMetric(string) workqueue.HistogramMetric      { return noop{} }
 func (noopProvider) NewWorkDurationMetric(string) workqueue.HistogramMetric { return noop{} }
 func (noopProvider) NewUnfinishedWorkSecondsMetric(string) workqueue.SettableGaugeMetric {
 	return noop{}
