@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gantryhq/gantry/apiserver"
+)
+
+// AddFlags registers the master's flags on fs, named like kube-apiserver's
+// where one exists, with c's current values as defaults; parsing fs sets
+// c's fields. Logger and StartTimeout have no flags.
+func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir,
+		"directory for the master's state: pki/ (CA, certificates, keys), etcd/ (embedded etcd data) and kubeconfig (the administrator's)")
+	fs.StringVar(&c.BindAddress, "bind-address", c.BindAddress,
+		"IP address the API server listens on (0.0.0.0 for every interface); empty means 127.0.0.1")
+	fs.IntVar(&c.SecurePort, "secure-port", c.SecurePort,
+		"HTTPS port of the API server (0 picks a free one)")
+	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress,
+		"IP address the API server is reached at from inside the cluster; empty means the bind address, or the host's first non-loopback IPv4 address when binding every interface")
+	fs.StringSliceVar(&c.CertSANs, "tls-san", c.CertSANs,
+		"more DNS names or IP addresses for the API server's certificate (comma-separated or repeated)")
+	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers,
+		"client URLs of an external etcd cluster (comma-separated); empty runs an embedded etcd with its data in <data-dir>/etcd")
+	fs.StringVar(&c.EtcdCAFile, "etcd-cafile", c.EtcdCAFile, "CA certificate file to verify the etcd servers with")
+	fs.StringVar(&c.EtcdCertFile, "etcd-certfile", c.EtcdCertFile, "client certificate file for etcd")
+	fs.StringVar(&c.EtcdKeyFile, "etcd-keyfile", c.EtcdKeyFile, "client key file for etcd")
+	fs.Var((*prefixValue)(&c.ServiceClusterIPRange), "service-cluster-ip-range",
+		"CIDR range service cluster IPs are allocated from (default "+apiserver.DefaultServiceClusterIPRange.String()+")")
+	fs.Var((*portRangeValue)(&c.ServiceNodePortRange), "service-node-port-range",
+		"port range node ports are allocated from, LOW-HIGH (default "+apiserver.DefaultServiceNodePortRange.String()+")")
+}
+
+// prefixValue is a netip.Prefix flag.
+type prefixValue netip.Prefix
+
+func (v *prefixValue) String() string {
+	if p := netip.Prefix(*v); p.IsValid() {
+		return p.String()
+	}
+	return ""
+}
+
+func (v *prefixValue) Set(s string) error {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("not a CIDR range: %w", err)
+	}
+	*v = prefixValue(p.Masked())
+	return nil
+}
+
+func (v *prefixValue) Type() string { return "cidr" }
+
+// portRangeValue is an apiserver.PortRange flag.
+type portRangeValue apiserver.PortRange
+
+func (v *portRangeValue) String() string {
+	if r := apiserver.PortRange(*v); r.Size > 0 {
+		return r.String()
+	}
+	return ""
+}
+
+func (v *portRangeValue) Set(s string) error {
+	r, err := apiserver.ParsePortRange(s)
+	if err != nil {
+		return err
+	}
+	*v = portRangeValue(r)
+	return nil
+}
+
+func (v *portRangeValue) Type() string { return "portRange" }

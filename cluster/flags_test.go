@@ -1,0 +1,58 @@
+package cluster_test
+
+import (
+	"io"
+	"net/netip"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/cluster"
+)
+
+func TestAddFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    func(t *testing.T, c cluster.MasterConfig)
+		wantErr bool
+	}{
+		{name: "defaults kept", args: nil, want: func(t *testing.T, c cluster.MasterConfig) {
+			require.Equal(t, cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: 6443, BindAddress: "127.0.0.1"}, c)
+		}},
+		{name: "all", args: []string{
+			"--data-dir=/var/lib/gantry", "--bind-address=0.0.0.0", "--secure-port=0", "--advertise-address=192.0.2.1",
+			"--tls-san=api.example", "--tls-san=192.0.2.2", "--etcd-servers=https://e1:2379,https://e2:2379",
+			"--etcd-cafile=ca", "--etcd-certfile=c", "--etcd-keyfile=k",
+			"--service-cluster-ip-range=10.96.0.1/12", "--service-node-port-range=31000-31999",
+		}, want: func(t *testing.T, c cluster.MasterConfig) {
+			require.Equal(t, cluster.MasterConfig{
+				DataDir: "/var/lib/gantry", BindAddress: "0.0.0.0", SecurePort: 0, AdvertiseAddress: "192.0.2.1",
+				CertSANs: []string{"api.example", "192.0.2.2"}, EtcdServers: []string{"https://e1:2379", "https://e2:2379"},
+				EtcdCAFile: "ca", EtcdCertFile: "c", EtcdKeyFile: "k",
+				ServiceClusterIPRange: netip.MustParsePrefix("10.96.0.0/12"),
+				ServiceNodePortRange:  apiserver.PortRange{Base: 31000, Size: 1000},
+			}, c)
+		}},
+		{name: "bad CIDR", args: []string{"--service-cluster-ip-range=10.0.0.0"}, wantErr: true},
+		{name: "bad port range", args: []string{"--service-node-port-range=32000-31000"}, wantErr: true},
+		{name: "bad port", args: []string{"--secure-port=https"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: 6443, BindAddress: "127.0.0.1"}
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cfg.AddFlags(fs)
+			err := fs.Parse(tt.args)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			tt.want(t, cfg)
+		})
+	}
+}

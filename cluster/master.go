@@ -1,0 +1,460 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/pki"
+	"github.com/gantryhq/gantry/store"
+	etcdstore "github.com/gantryhq/gantry/store/etcd"
+)
+
+// DefaultSecurePort is the API server's usual HTTPS port (kube-apiserver's
+// --secure-port default). MasterConfig.SecurePort 0 means a free port
+// instead; the reference programs default to this one.
+const DefaultSecurePort = 6443
+
+// DefaultStartTimeout bounds how long a master waits for its store when it
+// starts.
+const DefaultStartTimeout = time.Minute
+
+// MasterConfig configures a master. DataDir is required; the zero values
+// of the others are usable defaults.
+type MasterConfig struct {
+	// DataDir holds all of the master's state: pki/ (certificates and
+	// keys), etcd/ (the embedded etcd's data) and kubeconfig (the
+	// administrator's). It is made, with mode 0700, when missing. One master
+	// at a time may use it.
+	DataDir string
+
+	// BindAddress is the IP address the API server listens on; empty means
+	// 127.0.0.1. 0.0.0.0 or :: listen on every interface.
+	BindAddress string
+
+	// SecurePort is the API server's HTTPS port; 0 lets the operating
+	// system choose a free one (see Master.URL).
+	SecurePort int
+
+	// AdvertiseAddress is the IP address clients inside the cluster reach
+	// the API server at (the endpoints of the default/kubernetes service);
+	// it may not be a loopback address, which pods cannot reach. Empty
+	// means BindAddress when it names one non-loopback address, otherwise
+	// the host's first non-loopback IPv4 address; when the host has none,
+	// the default/kubernetes service is not made.
+	AdvertiseAddress string
+
+	// CertSANs are more names (DNS names or IP addresses) for the API
+	// server's certificate, besides the advertise and bind addresses, the
+	// host name and the fixed in-cluster names.
+	CertSANs []string
+
+	// EtcdServers are the client URLs of an external etcd cluster
+	// (kube-apiserver's --etcd-servers). Empty means an embedded etcd
+	// member with its data under DataDir/etcd.
+	EtcdServers []string
+
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
+	// EtcdServers (kube-apiserver's --etcd-cafile, --etcd-certfile,
+	// --etcd-keyfile). Certificate and key go together.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+
+	// ServiceClusterIPRange is where service cluster IPs come from; the
+	// zero value means apiserver.DefaultServiceClusterIPRange.
+	ServiceClusterIPRange netip.Prefix
+
+	// ServiceNodePortRange is where node ports come from; the zero value
+	// means apiserver.DefaultServiceNodePortRange.
+	ServiceNodePortRange apiserver.PortRange
+
+	// StartTimeout bounds how long Run waits for the store before it
+	// gives up; zero means DefaultStartTimeout.
+	StartTimeout time.Duration
+
+	// Logger receives the master's logs; nil means slog.Default(). The
+	// embedded etcd's logs go to it only when it has debug enabled;
+	// otherwise etcd reports errors alone, to standard error.
+	Logger *slog.Logger
+}
+
+func (c *MasterConfig) setDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("cluster: MasterConfig.DataDir is required")
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = "127.0.0.1"
+	}
+	bind, err := netip.ParseAddr(c.BindAddress)
+	if err != nil {
+		return fmt.Errorf("cluster: bind address %q is not an IP address", c.BindAddress)
+	}
+	if c.SecurePort < 0 || c.SecurePort > 65535 {
+		return fmt.Errorf("cluster: secure port %d out of range", c.SecurePort)
+	}
+	if c.AdvertiseAddress == "" {
+		if a, ok := defaultAdvertiseAddress(bind); ok {
+			c.AdvertiseAddress = a.String()
+		}
+	} else if a, err := netip.ParseAddr(c.AdvertiseAddress); err != nil || a.IsUnspecified() || a.IsLoopback() {
+		return fmt.Errorf("cluster: advertise address %q is not a usable IP address (not a loopback or unspecified one)", c.AdvertiseAddress)
+	}
+	for _, s := range c.CertSANs {
+		if s == "" || strings.ContainsAny(s, " /") {
+			return fmt.Errorf("cluster: invalid certificate name %q", s)
+		}
+	}
+	for _, ep := range c.EtcdServers {
+		if strings.TrimSpace(ep) == "" {
+			return errors.New("cluster: empty etcd server URL")
+		}
+	}
+	if len(c.EtcdServers) == 0 && (c.EtcdCAFile != "" || c.EtcdCertFile != "" || c.EtcdKeyFile != "") {
+		return errors.New("cluster: etcd TLS files are given but no etcd servers: the embedded etcd needs none")
+	}
+	if (c.EtcdCertFile == "") != (c.EtcdKeyFile == "") {
+		return errors.New("cluster: etcd client certificate and key go together")
+	}
+	if c.ServiceClusterIPRange.IsValid() && c.ServiceClusterIPRange.Addr().BitLen()-c.ServiceClusterIPRange.Bits() < 2 {
+		return fmt.Errorf("cluster: service cluster IP range %s is too small", c.ServiceClusterIPRange)
+	}
+	if c.StartTimeout < 0 {
+		return fmt.Errorf("cluster: negative StartTimeout %v", c.StartTimeout)
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// defaultAdvertiseAddress is the bind address when it is one non-loopback
+// address, else the host's first non-loopback IPv4 address, if any.
+func defaultAdvertiseAddress(bind netip.Addr) (netip.Addr, bool) {
+	if !bind.IsUnspecified() && !bind.IsLoopback() {
+		return bind, true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if ok && ip.Unmap().Is4() && ip.IsGlobalUnicast() {
+			return ip.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Master is a control plane: PKI, store and API server. Create it with
+// NewMaster and start it with Run. Its methods are safe for concurrent use.
+type Master struct {
+	cfg     MasterConfig
+	started atomic.Bool
+	ready   chan struct{}
+
+	mu            sync.Mutex
+	url           string
+	etcdEndpoints []string
+	pki           *pki.ClusterPKI
+}
+
+// NewMaster validates cfg and returns a master that is not running yet.
+func NewMaster(cfg MasterConfig) (*Master, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	cfg.DataDir = abs
+	return &Master{cfg: cfg, ready: make(chan struct{})}, nil
+}
+
+// Config returns the configuration with defaults filled in (an absolute
+// DataDir, the chosen advertise address).
+func (m *Master) Config() MasterConfig { return m.cfg }
+
+// Ready returns a channel closed once the API server serves and the admin
+// kubeconfig is written. It is never closed if Run fails first.
+func (m *Master) Ready() <-chan struct{} { return m.ready }
+
+// URL returns the API server's URL, https://host:port, where host is the
+// bind address (127.0.0.1 when binding every interface); empty until
+// ready.
+func (m *Master) URL() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.url
+}
+
+// AdminKubeconfig returns the path of the administrator's kubeconfig,
+// <DataDir>/kubeconfig; the file is (re)written each start, before Ready.
+func (m *Master) AdminKubeconfig() string { return filepath.Join(m.cfg.DataDir, "kubeconfig") }
+
+// EtcdEndpoints returns the client URLs of the etcd the master uses: the
+// embedded member's (its port changes from one start to the next) or
+// MasterConfig.EtcdServers. Empty until ready.
+func (m *Master) EtcdEndpoints() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.etcdEndpoints...)
+}
+
+// EmbeddedEtcd reports whether the master runs its own etcd member.
+func (m *Master) EmbeddedEtcd() bool { return len(m.cfg.EtcdServers) == 0 }
+
+// PKI returns the cluster's certificates and keys; nil until ready.
+func (m *Master) PKI() *pki.ClusterPKI {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pki
+}
+
+// RESTConfig returns a client-go configuration for the administrator, as
+// in the admin kubeconfig. It fails before the master is ready.
+func (m *Master) RESTConfig() (*rest.Config, error) {
+	m.mu.Lock()
+	p, url := m.pki, m.url
+	m.mu.Unlock()
+	if p == nil || url == "" {
+		return nil, errors.New("cluster: master is not ready")
+	}
+	return p.Kubeconfig(url, p.Admin).RESTConfig()
+}
+
+// Run starts the master and blocks until ctx is done, then shuts it down:
+// the API server stops taking requests (open ones get a few seconds), the
+// store is closed and an embedded etcd stopped last. It returns nil after
+// a clean shutdown; an error when starting fails or a component stops on
+// its own. Run may be called once.
+func (m *Master) Run(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("cluster: Master.Run called twice")
+	}
+	log := m.cfg.Logger
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("cluster: data dir: %w", err)
+	}
+	unlock, err := lockDataDir(m.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	listener, err := net.Listen("tcp", net.JoinHostPort(m.cfg.BindAddress, strconv.Itoa(m.cfg.SecurePort)))
+	if err != nil {
+		return fmt.Errorf("cluster: API server: %w", err)
+	}
+	defer listener.Close() // after Serve it is closed already
+	port := listener.Addr().(*net.TCPAddr).Port
+
+	p, err := pki.EnsureClusterPKI(filepath.Join(m.cfg.DataDir, "pki"), m.pkiOptions())
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+
+	st, endpoints, etcdDone, closeStore, err := m.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	authn := requireCredentials{p.Authenticator()}
+	srv, err := apiserver.New(apiserver.Options{
+		Store:                 st,
+		Logger:                log,
+		Authenticator:         authn,
+		ServiceClusterIPRange: m.cfg.ServiceClusterIPRange,
+		ServiceNodePortRange:  m.cfg.ServiceNodePortRange,
+		AdvertiseAddress:      m.cfg.AdvertiseAddress,
+		AdvertisePort:         port,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	tlsConfig, err := p.ServerTLSConfig()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	err = srv.EnsureSystemObjects(startCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return fmt.Errorf("cluster: store at %v not usable: %w", endpoints, err)
+	}
+
+	url := "https://" + net.JoinHostPort(clientHost(m.cfg.BindAddress), strconv.Itoa(port))
+	if err := pki.WriteKubeconfig(m.AdminKubeconfig(), p.Kubeconfig(url, p.Admin)); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+
+	// Serve creates the system objects again before it accepts
+	// connections: ready means it has got to accepting.
+	accepting := &acceptNotifier{Listener: listener, accepting: make(chan struct{})}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(serveCtx, accepting, tlsConfig) }()
+	select {
+	case <-accepting.accepting:
+	case err := <-serveErr:
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return fmt.Errorf("cluster: API server: %w", err)
+	case <-etcdDone:
+		stopServe()
+		<-serveErr
+		return errors.New("cluster: embedded etcd stopped on its own")
+	}
+
+	m.mu.Lock()
+	m.url, m.etcdEndpoints, m.pki = url, endpoints, p
+	m.mu.Unlock()
+	close(m.ready)
+	log.Info("master ready", "url", url, "etcd", endpoints, "kubeconfig", m.AdminKubeconfig())
+
+	select {
+	case <-ctx.Done():
+		log.Info("master shutting down")
+		stopServe()
+		if err := <-serveErr; err != nil {
+			return fmt.Errorf("cluster: API server shutdown: %w", err)
+		}
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("cluster: API server stopped: %w", err)
+	case <-etcdDone:
+		stopServe()
+		<-serveErr
+		return errors.New("cluster: embedded etcd stopped on its own")
+	}
+}
+
+// acceptNotifier closes accepting when Accept is first called.
+type acceptNotifier struct {
+	net.Listener
+	once      sync.Once
+	accepting chan struct{}
+}
+
+func (l *acceptNotifier) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.accepting) })
+	return l.Listener.Accept()
+}
+
+// pkiOptions are the PKI options for the configuration: the serving
+// certificate names the advertise and bind addresses and the host name.
+func (m *Master) pkiOptions() pki.Options {
+	opts := pki.Options{ServiceClusterIPRange: m.cfg.ServiceClusterIPRange, Logger: m.cfg.Logger}
+	addName := func(s string) {
+		if ip := net.ParseIP(s); ip != nil {
+			if !ip.IsUnspecified() {
+				opts.APIServerIPs = append(opts.APIServerIPs, ip)
+			}
+			return
+		}
+		opts.APIServerDNSNames = append(opts.APIServerDNSNames, s)
+	}
+	if m.cfg.AdvertiseAddress != "" {
+		addName(m.cfg.AdvertiseAddress)
+	}
+	addName(m.cfg.BindAddress)
+	if host, err := os.Hostname(); err == nil && host != "" {
+		addName(strings.ToLower(host))
+	}
+	for _, s := range m.cfg.CertSANs {
+		addName(s)
+	}
+	return opts
+}
+
+// openStore connects to the external etcd or starts the embedded one. done
+// is closed if the embedded member stops on its own (nil for an external
+// cluster); closeStore closes the store, then stops etcd.
+func (m *Master) openStore(ctx context.Context) (st store.Store, endpoints []string, done <-chan struct{}, closeStore func(), err error) {
+	log := m.cfg.Logger
+	// etcd logs a lot at info level: only a master logging debug gets it.
+	debug := log.Enabled(ctx, slog.LevelDebug)
+	if len(m.cfg.EtcdServers) > 0 {
+		opts := etcdstore.Options{Endpoints: m.cfg.EtcdServers}
+		if m.cfg.EtcdCAFile != "" || m.cfg.EtcdCertFile != "" {
+			if opts.TLS, err = etcdstore.TLSConfigFromFiles(m.cfg.EtcdCAFile, m.cfg.EtcdCertFile, m.cfg.EtcdKeyFile); err != nil {
+				return nil, nil, nil, nil, fmt.Errorf("cluster: %w", err)
+			}
+		}
+		if debug {
+			opts.Logger = etcdstore.ZapLogger(log.With("component", "etcd-client"))
+		}
+		s, err := etcdstore.New(opts)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("cluster: %w", err)
+		}
+		return s, m.cfg.EtcdServers, nil, func() { s.Close() }, nil
+	}
+
+	eopts := etcdstore.EmbeddedOptions{DataDir: filepath.Join(m.cfg.DataDir, "etcd")}
+	if debug {
+		eopts.Logger = etcdstore.ZapLogger(log.With("component", "etcd"))
+	}
+	startCtx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	emb, err := etcdstore.StartEmbedded(startCtx, eopts)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	sopts := etcdstore.Options{}
+	if debug {
+		sopts.Logger = etcdstore.ZapLogger(log.With("component", "etcd-client"))
+	}
+	s, err := emb.NewStore(sopts)
+	if err != nil {
+		emb.Close()
+		return nil, nil, nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	log.Info("embedded etcd started", "dataDir", emb.DataDir(), "endpoints", emb.Endpoints())
+	closeStore = func() {
+		s.Close()
+		if err := emb.Close(); err != nil {
+			log.Error("stopping embedded etcd", "err", err)
+		}
+	}
+	return s, emb.Endpoints(), emb.Done(), closeStore, nil
+}
+
+// clientHost is the host clients on this machine use to reach a server
+// bound to bind.
+func clientHost(bind string) string {
+	ip, err := netip.ParseAddr(bind)
+	if err != nil || !ip.IsUnspecified() {
+		return bind
+	}
+	if ip.Is6() {
+		return "::1"
+	}
+	return "127.0.0.1"
+}
