@@ -48,6 +48,7 @@ func (s *Server) subresources(res *Resource) []subresource {
 		out = append(out,
 			subresource{"binding", corev1.SchemeGroupVersion.WithKind("Binding"), createOnlyVerbs, &corev1.Binding{}},
 			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), createOnlyVerbs, &policyv1.Eviction{}},
+			subresource{"log", res.GroupVersionKind, getOnlyVerbs, nil},
 		)
 	}
 	if isCoreNamespaces(res) {

@@ -106,6 +106,7 @@ func (s *Server) checkSubresource(res *Resource, info requestInfo) error {
 var (
 	resourceVerbs     = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 	readVerbs         = []string{"get", "list"}
+	getOnlyVerbs      = []string{"get"}
 	statusVerbs       = []string{"get", "patch", "update"}
 	createOnlyVerbs   = []string{"create"}
 	namespaceFinalize = []string{"update"}
@@ -126,6 +127,8 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return statusVerbs, res.Scale != nil
 	case "binding", "eviction":
 		return createOnlyVerbs, isCorePods(res)
+	case "log":
+		return getOnlyVerbs, isCorePods(res)
 	case "finalize":
 		return namespaceFinalize, isCoreNamespaces(res)
 	}
@@ -133,6 +136,9 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error {
+	if info.Subresource == "log" {
+		return s.handleLog(w, r, res, info)
+	}
 	obj, _, err := s.getObject(r.Context(), res, info.Namespace, info.Name)
 	if err != nil {
 		return err

@@ -66,6 +66,9 @@ type Options struct {
 	// Without an address that service is not created.
 	AdvertiseAddress string
 	AdvertisePort    int
+	// NodeConnection reaches node agents for pods/log; nil means
+	// DefaultNodeConnection.
+	NodeConnection NodeConnection
 	// ComponentChecks are the components kubectl get componentstatuses
 	// reports besides etcd (scheduler, controller-manager).
 	ComponentChecks []ComponentCheck
@@ -134,6 +137,9 @@ func New(opts Options) (*Server, error) {
 		if opts.AdvertisePort < 1 || opts.AdvertisePort > 65535 {
 			return nil, fmt.Errorf("apiserver: AdvertisePort %d out of range", opts.AdvertisePort)
 		}
+	}
+	if opts.NodeConnection == nil {
+		opts.NodeConnection = DefaultNodeConnection
 	}
 	if opts.Version.GitVersion == "" {
 		opts.Version = defaultVersion()
