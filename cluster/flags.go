@@ -20,7 +20,7 @@ func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.SecurePort, "secure-port", c.SecurePort,
 		"HTTPS port of the API server (0 picks a free one)")
 	fs.StringVar(&c.AdvertiseAddress, "advertise-address", c.AdvertiseAddress,
-		"IP address the API server is reached at from inside the cluster; empty means the bind address, or the host's first non-loopback IPv4 address when binding every interface")
+		"IP address the API server is reached at from inside the cluster (not loopback); empty means the bind address, or the host's first non-loopback IPv4 address when the bind address is loopback or every interface")
 	fs.StringSliceVar(&c.CertSANs, "tls-san", c.CertSANs,
 		"more DNS names or IP addresses for the API server's certificate (comma-separated or repeated)")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers,
