@@ -246,8 +246,9 @@ func (m *Master) RESTConfig() (*rest.Config, error) {
 // Run starts the master and blocks until ctx is done, then shuts it down:
 // the API server stops taking requests (open ones get a few seconds), the
 // store is closed and an embedded etcd stopped last. It returns nil after
-// a clean shutdown; an error when starting fails or a component stops on
-// its own. Run may be called once.
+// a clean shutdown, also when ctx is done before the master was ready; an
+// error when starting fails or a component stops on its own. Run may be
+// called once.
 func (m *Master) Run(ctx context.Context) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return errors.New("cluster: Master.Run called twice")
@@ -276,6 +277,9 @@ func (m *Master) Run(ctx context.Context) error {
 
 	st, endpoints, etcdDone, closeStore, err := m.openStore(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	defer closeStore()

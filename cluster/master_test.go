@@ -211,6 +211,20 @@ func TestMasterExternalEtcd(t *testing.T) {
 	require.Len(t, resp.Kvs, 1)
 }
 
+// TestMasterUnreachableEtcd: a master whose etcd does not answer gives up
+// after StartTimeout with an error naming it.
+func TestMasterUnreachableEtcd(t *testing.T) {
+	m, err := cluster.NewMaster(cluster.MasterConfig{DataDir: t.TempDir(), EtcdServers: []string{"http://127.0.0.1:1"},
+		StartTimeout: 2 * time.Second, Logger: testLogger(t)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = m.Run(ctx)
+	require.ErrorContains(t, err, "http://127.0.0.1:1")
+	require.NoError(t, ctx.Err(), "gave up before the test's deadline")
+	require.NoFileExists(t, m.AdminKubeconfig())
+}
+
 // TestMasterDataDirInUse: a second master on the same data dir fails at once.
 func TestMasterDataDirInUse(t *testing.T) {
 	dir := t.TempDir()
@@ -281,6 +295,21 @@ func TestNewMasterValidation(t *testing.T) {
 	m, err = cluster.NewMaster(cluster.MasterConfig{DataDir: "rel", BindAddress: "0.0.0.0"})
 	require.NoError(t, err)
 	require.NotEqual(t, "0.0.0.0", m.Config().AdvertiseAddress)
+}
+
+// TestMasterStopWhileStarting: a master stopped before it is ready returns
+// nil, and is never ready.
+func TestMasterStopWhileStarting(t *testing.T) {
+	m, err := cluster.NewMaster(cluster.MasterConfig{DataDir: t.TempDir(), Logger: testLogger(t)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, m.Run(ctx))
+	select {
+	case <-m.Ready():
+		t.Fatal("ready after a cancelled start")
+	default:
+	}
 }
 
 func TestRunTwice(t *testing.T) {
