@@ -1,0 +1,260 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/gantryhq/gantry/scheduler"
+)
+
+// PodTopologySpread enforces topologySpreadConstraints with
+// whenUnsatisfiable DoNotSchedule (Filter) and prefers spreading for
+// ScheduleAnyway (Score). Only nodes matching the pod's nodeSelector/
+// required node affinity and carrying every topology key count as domains
+// (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore). minDomains and
+// matchLabelKeys are not implemented.
+type PodTopologySpread struct{ h scheduler.Handle }
+
+var (
+	_ scheduler.PreFilterPlugin     = (*PodTopologySpread)(nil)
+	_ scheduler.PreFilterExtensions = (*PodTopologySpread)(nil)
+	_ scheduler.FilterPlugin        = (*PodTopologySpread)(nil)
+	_ scheduler.PreScorePlugin      = (*PodTopologySpread)(nil)
+	_ scheduler.ScorePlugin         = (*PodTopologySpread)(nil)
+)
+
+// NewPodTopologySpread is PodTopologySpread's factory.
+func NewPodTopologySpread(_ any, h scheduler.Handle) (scheduler.Plugin, error) {
+	return &PodTopologySpread{h: h}, nil
+}
+
+// Name implements scheduler.Plugin.
+func (*PodTopologySpread) Name() string { return PodTopologySpreadName }
+
+// Rejection reasons of PodTopologySpread.
+const (
+	ReasonTopologySpread             = "node(s) didn't match pod topology spread constraints"
+	ReasonTopologySpreadMissingLabel = "node(s) didn't match pod topology spread constraints (missing required label)"
+)
+
+type spreadConstraint struct {
+	maxSkew     int64
+	topologyKey string
+	selector    labels.Selector
+}
+
+type spreadState struct {
+	constraints []spreadConstraint
+	// counts[i][value] counts matching pods in each domain of constraint i.
+	counts []map[string]int64
+	// mins[i] is the smallest count of constraint i (0 without domains).
+	mins []int64
+}
+
+func (s *spreadState) recomputeMins() {
+	s.mins = make([]int64, len(s.counts))
+	for i, m := range s.counts {
+		lo := int64(math.MaxInt64)
+		for _, n := range m {
+			lo = min(lo, n)
+		}
+		if lo == math.MaxInt64 {
+			lo = 0
+		}
+		s.mins[i] = lo
+	}
+}
+
+func (s *spreadState) Clone() scheduler.StateData {
+	c := &spreadState{constraints: s.constraints, counts: make([]map[string]int64, len(s.counts))}
+	for i, m := range s.counts {
+		c.counts[i] = make(map[string]int64, len(m))
+		for k, v := range m {
+			c.counts[i][k] = v
+		}
+	}
+	c.mins = append([]int64(nil), s.mins...)
+	return c
+}
+
+func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction) ([]spreadConstraint, error) {
+	var out []spreadConstraint
+	for _, c := range pod.Spec.TopologySpreadConstraints {
+		if c.WhenUnsatisfiable != when {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		if err != nil {
+			return nil, fmt.Errorf("pod %q: topology spread selector: %w", pod.Namespace+"/"+pod.Name, err)
+		}
+		out = append(out, spreadConstraint{maxSkew: int64(c.MaxSkew), topologyKey: c.TopologyKey, selector: sel})
+	}
+	return out, nil
+}
+
+func hasKeys(node *corev1.Node, cs []spreadConstraint) bool {
+	for _, c := range cs {
+		if _, ok := node.Labels[c.topologyKey]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *PodTopologySpread) build(pod *corev1.Pod, cs []spreadConstraint, nodes []*scheduler.NodeInfo) (*spreadState, error) {
+	aff, err := NewRequiredNodeAffinity(pod)
+	if err != nil {
+		return nil, err
+	}
+	st := &spreadState{constraints: cs, counts: make([]map[string]int64, len(cs))}
+	for i := range cs {
+		st.counts[i] = map[string]int64{}
+	}
+	for _, ni := range nodes {
+		node := ni.Node()
+		if !aff.Match(node) || !hasKeys(node, cs) {
+			continue
+		}
+		for i, c := range cs {
+			v := node.Labels[c.topologyKey]
+			n := st.counts[i][v]
+			for _, pi := range ni.Pods {
+				if pi.Pod.Namespace == pod.Namespace && pi.Pod.DeletionTimestamp == nil && c.selector.Matches(labels.Set(pi.Pod.Labels)) {
+					n++
+				}
+			}
+			st.counts[i][v] = n
+		}
+	}
+	st.recomputeMins()
+	return st, nil
+}
+
+// PreFilter implements scheduler.PreFilterPlugin: Skip without hard
+// constraints.
+func (p *PodTopologySpread) PreFilter(_ context.Context, cs *scheduler.CycleState, pod *corev1.Pod, nodes []*scheduler.NodeInfo) (*scheduler.PreFilterResult, *scheduler.Status) {
+	hard, err := parseConstraints(pod, corev1.DoNotSchedule)
+	if err != nil {
+		return nil, scheduler.NewStatus(scheduler.UnschedulableAndUnresolvable, err.Error())
+	}
+	if len(hard) == 0 {
+		return nil, scheduler.NewStatus(scheduler.Skip)
+	}
+	st, err := p.build(pod, hard, nodes)
+	if err != nil {
+		return nil, scheduler.NewStatus(scheduler.UnschedulableAndUnresolvable, err.Error())
+	}
+	cs.Write(PodTopologySpreadName, st)
+	return nil, nil
+}
+
+func (p *PodTopologySpread) update(cs *scheduler.CycleState, pod *corev1.Pod, other *scheduler.PodInfo, ni *scheduler.NodeInfo, delta int64) *scheduler.Status {
+	d, err := cs.Read(PodTopologySpreadName)
+	if err != nil {
+		return nil
+	}
+	st := d.(*spreadState)
+	node := ni.Node()
+	if other.Pod.Namespace != pod.Namespace || !hasKeys(node, st.constraints) {
+		return nil
+	}
+	for i, c := range st.constraints {
+		if c.selector.Matches(labels.Set(other.Pod.Labels)) {
+			st.counts[i][node.Labels[c.topologyKey]] += delta
+		}
+	}
+	st.recomputeMins()
+	return nil
+}
+
+// AddPod implements scheduler.PreFilterExtensions.
+func (p *PodTopologySpread) AddPod(_ context.Context, cs *scheduler.CycleState, pod *corev1.Pod, add *scheduler.PodInfo, ni *scheduler.NodeInfo) *scheduler.Status {
+	return p.update(cs, pod, add, ni, 1)
+}
+
+// RemovePod implements scheduler.PreFilterExtensions.
+func (p *PodTopologySpread) RemovePod(_ context.Context, cs *scheduler.CycleState, pod *corev1.Pod, rm *scheduler.PodInfo, ni *scheduler.NodeInfo) *scheduler.Status {
+	return p.update(cs, pod, rm, ni, -1)
+}
+
+// Filter implements scheduler.FilterPlugin: placing the pod must keep
+// count(domain)+1 - min(count) <= maxSkew for every constraint.
+func (p *PodTopologySpread) Filter(_ context.Context, cs *scheduler.CycleState, pod *corev1.Pod, ni *scheduler.NodeInfo) *scheduler.Status {
+	d, err := cs.Read(PodTopologySpreadName)
+	if err != nil {
+		return scheduler.AsStatus(err)
+	}
+	st := d.(*spreadState)
+	node := ni.Node()
+	for i, c := range st.constraints {
+		v, ok := node.Labels[c.topologyKey]
+		if !ok {
+			return scheduler.NewStatus(scheduler.UnschedulableAndUnresolvable, ReasonTopologySpreadMissingLabel)
+		}
+		minCount := st.mins[i]
+		self := int64(0)
+		if c.selector.Matches(labels.Set(pod.Labels)) {
+			self = 1
+		}
+		if st.counts[i][v]+self-minCount > c.maxSkew {
+			return scheduler.NewStatus(scheduler.Unschedulable, ReasonTopologySpread)
+		}
+	}
+	return nil
+}
+
+const spreadScoreKey = PodTopologySpreadName + "/score"
+
+// PreScore implements scheduler.PreScorePlugin: Skip without soft
+// constraints.
+func (p *PodTopologySpread) PreScore(_ context.Context, cs *scheduler.CycleState, pod *corev1.Pod, _ []*scheduler.NodeInfo) *scheduler.Status {
+	soft, err := parseConstraints(pod, corev1.ScheduleAnyway)
+	if err != nil {
+		return scheduler.AsStatus(err)
+	}
+	if len(soft) == 0 {
+		return scheduler.NewStatus(scheduler.Skip)
+	}
+	st, err := p.build(pod, soft, p.h.SnapshotSharedLister().List())
+	if err != nil {
+		return scheduler.AsStatus(err)
+	}
+	cs.Write(spreadScoreKey, st)
+	return nil
+}
+
+// Score implements scheduler.ScorePlugin: the matching pods in the node's
+// domains, weighted by 1/maxSkew (fewer is better after normalizing).
+func (p *PodTopologySpread) Score(_ context.Context, cs *scheduler.CycleState, _ *corev1.Pod, ni *scheduler.NodeInfo) (int64, *scheduler.Status) {
+	d, err := cs.Read(spreadScoreKey)
+	if err != nil {
+		return 0, scheduler.AsStatus(err)
+	}
+	st := d.(*spreadState)
+	var s int64
+	for i, c := range st.constraints {
+		if v, ok := ni.Node().Labels[c.topologyKey]; ok {
+			s += st.counts[i][v] * 100 / c.maxSkew
+		}
+	}
+	return s, nil
+}
+
+// ScoreExtensions implements scheduler.ScorePlugin.
+func (p *PodTopologySpread) ScoreExtensions() scheduler.ScoreExtensions { return spreadNormalizer{} }
+
+type spreadNormalizer struct{}
+
+// NormalizeScore maps the lowest count to 100 and the highest to 0.
+func (spreadNormalizer) NormalizeScore(_ context.Context, _ *scheduler.CycleState, _ *corev1.Pod, scores []scheduler.NodeScore) *scheduler.Status {
+	minMaxNormalize(scores)
+	for i := range scores {
+		scores[i].Score = scheduler.MaxNodeScore - scores[i].Score
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package scheduler
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ClusterEvent names a cluster change that may make unschedulable pods
+// schedulable.
+type ClusterEvent string
+
+// Cluster events that move unschedulable pods back.
+const (
+	EventNodeAdd         ClusterEvent = "NodeAdd"
+	EventNodeUpdate      ClusterEvent = "NodeUpdate"
+	EventPodDelete       ClusterEvent = "AssignedPodDelete"
+	EventUnschedulableTO ClusterEvent = "UnschedulableTimeout"
+)
+
+// QueueOptions configure a Queue.
+type QueueOptions struct {
+	// Now reads the (injected) clock; nil means time.Now.
+	Now func() time.Time
+	// Less orders the active queue; nil orders by spec.priority then age.
+	Less func(a, b *QueuedPodInfo) bool
+	// InitialBackoff and MaxBackoff bound the exponential back-off of
+	// pods that failed (defaults 1s and 10s).
+	InitialBackoff, MaxBackoff time.Duration
+	// UnschedulableTimeout moves pods left unschedulable this long back to
+	// the active queue (default 5m).
+	UnschedulableTimeout time.Duration
+}
+
+// ErrQueueClosed is returned by Pop after Close.
+var ErrQueueClosed = errors.New("scheduling queue closed")
+
+// Queue is the scheduling queue: an active heap ordered by QueueSort, a
+// back-off heap, and a set of unschedulable pods that move back on
+// relevant cluster events. It starts no goroutines and reads time only via
+// Options.Now; the owner calls FlushBackoffCompleted and
+// FlushUnschedulableLeftover periodically. Safe for concurrent use.
+type Queue struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	opts QueueOptions
+
+	active        podHeap
+	backoff       podHeap
+	unschedulable map[types.UID]*QueuedPodInfo
+	where         map[types.UID]*QueuedPodInfo // every pod in active or backoff
+	inFlight      map[types.UID]bool
+
+	schedulingCycle  int64
+	moveRequestCycle int64
+	closed           bool
+}
+
+type podHeap struct {
+	items []*QueuedPodInfo
+	less  func(a, b *QueuedPodInfo) bool
+}
+
+func (h *podHeap) Len() int           { return len(h.items) }
+func (h *podHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+func (h *podHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].index = i
+	h.items[j].index = j
+}
+func (h *podHeap) Push(x any) {
+	q := x.(*QueuedPodInfo)
+	q.index = len(h.items)
+	h.items = append(h.items, q)
+}
+func (h *podHeap) Pop() any {
+	n := len(h.items) - 1
+	q := h.items[n]
+	h.items[n] = nil
+	h.items = h.items[:n]
+	q.index = -1
+	return q
+}
+
+// NewQueue returns an empty queue.
+func NewQueue(opts QueueOptions) *Queue {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Less == nil {
+		opts.Less = func(a, b *QueuedPodInfo) bool {
+			pa, pb := PodPriority(a.Pod), PodPriority(b.Pod)
+			return pa > pb || (pa == pb && a.Timestamp.Before(b.Timestamp))
+		}
+	}
+	if opts.InitialBackoff <= 0 {
+		opts.InitialBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.UnschedulableTimeout <= 0 {
+		opts.UnschedulableTimeout = 5 * time.Minute
+	}
+	q := &Queue{
+		opts:          opts,
+		active:        podHeap{less: opts.Less},
+		backoff:       podHeap{less: func(a, b *QueuedPodInfo) bool { return a.backoffExpiry.Before(b.backoffExpiry) }},
+		unschedulable: map[types.UID]*QueuedPodInfo{},
+		where:         map[types.UID]*QueuedPodInfo{},
+		inFlight:      map[types.UID]bool{},
+	}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// Add adds a new pending pod to the active queue (or updates it).
+func (q *Queue) Add(pod *corev1.Pod) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if qp, ok := q.where[pod.UID]; ok {
+		qp.PodInfo = NewPodInfo(pod)
+		if qp.index >= 0 {
+			if q.isActive(qp) {
+				heap.Fix(&q.active, qp.index)
+			}
+		}
+		return
+	}
+	if qp, ok := q.unschedulable[pod.UID]; ok {
+		delete(q.unschedulable, pod.UID)
+		qp.PodInfo = NewPodInfo(pod)
+		q.pushActive(qp)
+		return
+	}
+	now := q.opts.Now()
+	q.pushActive(&QueuedPodInfo{PodInfo: NewPodInfo(pod), Timestamp: now, index: -1})
+}
+
+func (q *Queue) isActive(qp *QueuedPodInfo) bool {
+	return qp.index < len(q.active.items) && q.active.items[qp.index] == qp
+}
+
+func (q *Queue) pushActive(qp *QueuedPodInfo) {
+	heap.Push(&q.active, qp)
+	q.where[qp.Pod.UID] = qp
+	q.cond.Broadcast()
+}
+
+// Update replaces a pending pod's object. An unschedulable pod whose spec
+// changed is retried.
+func (q *Queue) Update(_, pod *corev1.Pod) { q.Add(pod) }
+
+// Delete removes a pod from the queue.
+func (q *Queue) Delete(pod *corev1.Pod) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.unschedulable, pod.UID)
+	qp, ok := q.where[pod.UID]
+	if !ok {
+		return
+	}
+	delete(q.where, pod.UID)
+	if q.isActive(qp) {
+		heap.Remove(&q.active, qp.index)
+	} else if qp.index >= 0 && qp.index < len(q.backoff.items) && q.backoff.items[qp.index] == qp {
+		heap.Remove(&q.backoff, qp.index)
+	}
+}
+
+// Pop blocks until a pod is active (or ctx is done, or the queue closed)
+// and returns it. The pod is in flight until Done.
+func (q *Queue) Pop(ctx context.Context) (*QueuedPodInfo, error) {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.active.items) == 0 {
+		if q.closed {
+			return nil, ErrQueueClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		q.cond.Wait()
+	}
+	return q.popLocked(), nil
+}
+
+// TryPop returns the next active pod, or nil without blocking.
+func (q *Queue) TryPop() *QueuedPodInfo {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.active.items) == 0 {
+		return nil
+	}
+	return q.popLocked()
+}
+
+func (q *Queue) popLocked() *QueuedPodInfo {
+	qp := heap.Pop(&q.active).(*QueuedPodInfo)
+	delete(q.where, qp.Pod.UID)
+	qp.Attempts++
+	q.schedulingCycle++
+	q.inFlight[qp.Pod.UID] = true
+	return qp
+}
+
+// SchedulingCycle returns the number of pods popped so far.
+func (q *Queue) SchedulingCycle() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.schedulingCycle
+}
+
+// Done marks a popped pod as no longer in flight.
+func (q *Queue) Done(uid types.UID) {
+	q.mu.Lock()
+	delete(q.inFlight, uid)
+	q.mu.Unlock()
+}
+
+// BackoffDuration is the back-off after the given number of attempts:
+// InitialBackoff doubled per attempt after the first, at most MaxBackoff.
+func (q *Queue) BackoffDuration(attempts int) time.Duration {
+	d := q.opts.InitialBackoff
+	for i := 1; i < attempts; i++ {
+		d *= 2
+		if d >= q.opts.MaxBackoff {
+			return q.opts.MaxBackoff
+		}
+	}
+	return d
+}
+
+// AddUnschedulable returns a pod that failed in the scheduling cycle
+// podCycle. If a cluster event arrived since that cycle began the pod goes
+// to back-off at once; otherwise it waits in the unschedulable set for an
+// event. With errored true (an internal error, not a rejection) the pod
+// always goes to back-off.
+func (q *Queue) AddUnschedulable(qp *QueuedPodInfo, podCycle int64, errored bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.inFlight, qp.Pod.UID)
+	if _, ok := q.where[qp.Pod.UID]; ok {
+		return
+	}
+	now := q.opts.Now()
+	qp.backoffExpiry = now.Add(q.BackoffDuration(qp.Attempts))
+	if errored || q.moveRequestCycle >= podCycle {
+		heap.Push(&q.backoff, qp)
+		q.where[qp.Pod.UID] = qp
+		return
+	}
+	qp.backoffExpiry = now.Add(q.BackoffDuration(qp.Attempts))
+	q.unschedulable[qp.Pod.UID] = qp
+	qp.UnschedulableSince = now
+}
+
+// MoveAllToActiveOrBackoff moves every unschedulable pod to the active
+// queue, or to back-off if its back-off has not expired, because of event.
+func (q *Queue) MoveAllToActiveOrBackoff(event ClusterEvent) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.opts.Now()
+	for uid, qp := range q.unschedulable {
+		delete(q.unschedulable, uid)
+		if now.Before(qp.backoffExpiry) {
+			heap.Push(&q.backoff, qp)
+			q.where[uid] = qp
+		} else {
+			q.pushActive(qp)
+		}
+	}
+	q.moveRequestCycle = q.schedulingCycle
+}
+
+// FlushBackoffCompleted moves pods whose back-off expired to the active
+// queue.
+func (q *Queue) FlushBackoffCompleted() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.opts.Now()
+	for len(q.backoff.items) > 0 && !now.Before(q.backoff.items[0].backoffExpiry) {
+		qp := heap.Pop(&q.backoff).(*QueuedPodInfo)
+		delete(q.where, qp.Pod.UID)
+		q.pushActive(qp)
+	}
+}
+
+// FlushUnschedulableLeftover moves pods unschedulable for longer than
+// UnschedulableTimeout back to the active queue.
+func (q *Queue) FlushUnschedulableLeftover() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.opts.Now()
+	for uid, qp := range q.unschedulable {
+		if now.Sub(qp.UnschedulableSince) >= q.opts.UnschedulableTimeout {
+			delete(q.unschedulable, uid)
+			q.pushActive(qp)
+		}
+	}
+}
+
+// NextBackoffExpiry returns when the earliest back-off ends, ok false if
+// none.
+func (q *Queue) NextBackoffExpiry() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.backoff.items) == 0 {
+		return time.Time{}, false
+	}
+	return q.backoff.items[0].backoffExpiry, true
+}
+
+// Len returns the sizes of the active, back-off and unschedulable parts.
+func (q *Queue) Len() (active, backoff, unschedulable int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.active.items), len(q.backoff.items), len(q.unschedulable)
+}
+
+// Close wakes blocked Pops, which then return ErrQueueClosed.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
