@@ -1,0 +1,257 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/gantryhq/gantry/runtime"
+)
+
+// Options configure an Agent. NodeName, Client and Runtime are required.
+type Options struct {
+	// NodeName is the name of the Node object this agent registers and
+	// keeps (--hostname-override).
+	NodeName string
+	// Client talks to the API server with the node's identity.
+	Client kubernetes.Interface
+	// Runtime runs the pods.
+	Runtime runtime.Runtime
+	// NodeIP is the node's InternalIP address (--node-ip); optional.
+	NodeIP netip.Addr
+	// Labels and Taints are set on the Node when it registers
+	// (--node-labels, --register-with-taints).
+	Labels map[string]string
+	Taints []corev1.Taint
+	// Capacity overrides the measured capacity (cpu, memory, pods); unset
+	// entries are measured (pods: 110).
+	Capacity corev1.ResourceList
+	// Network is where pod sandboxes join: a bridge and the node's pod
+	// subnet. The zero value uses the runtime's default network.
+	Network runtime.NetworkConfig
+	// DNS is given to every pod that does not use the host network.
+	DNS runtime.DNSConfig
+
+	// ServeAddress is where the agent's HTTP API (Handler) listens, e.g.
+	// "0.0.0.0:10250"; port 0 picks a free port. Empty: not served (an
+	// embedding program may mount Handler itself and set Port).
+	ServeAddress string
+	// Port is the API port reported in node status (daemonEndpoints), when
+	// the agent does not serve it itself.
+	Port int32
+
+	// LeaseDuration is the node lease's duration (40s); RenewInterval how
+	// often the agent renews it (10s).
+	LeaseDuration, RenewInterval time.Duration
+	// StatusUpdateInterval is how often node status is posted (10s).
+	StatusUpdateInterval time.Duration
+	// SyncInterval is how often a running pod is checked against the
+	// runtime (10s): the runtime reports no events, so exits are found by
+	// this poll.
+	SyncInterval time.Duration
+	// BackOff is the first delay before restarting a crashed container
+	// (10s); it doubles on each restart up to MaxBackOff (5m).
+	BackOff, MaxBackOff time.Duration
+
+	// Clock drives all timers; nil means the real clock.
+	Clock clock.WithTicker
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Version is the agent version reported in node info; default
+	// "v1.37.2-gantry".
+	Version string
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.NodeName == "" {
+		errs = append(errs, errors.New("NodeName is required"))
+	}
+	if o.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if o.Runtime == nil {
+		errs = append(errs, errors.New("Runtime is required"))
+	}
+	for _, d := range []*time.Duration{&o.LeaseDuration, &o.RenewInterval, &o.StatusUpdateInterval, &o.SyncInterval, &o.BackOff, &o.MaxBackOff} {
+		if *d < 0 {
+			errs = append(errs, fmt.Errorf("negative interval %v", *d))
+		}
+	}
+	setDefault(&o.LeaseDuration, 40*time.Second)
+	setDefault(&o.RenewInterval, 10*time.Second)
+	setDefault(&o.StatusUpdateInterval, 10*time.Second)
+	setDefault(&o.SyncInterval, 10*time.Second)
+	setDefault(&o.BackOff, 10*time.Second)
+	setDefault(&o.MaxBackOff, 5*time.Minute)
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Version == "" {
+		o.Version = "v1.37.2-gantry"
+	}
+	for name, q := range o.Capacity {
+		if q.Sign() < 0 {
+			errs = append(errs, fmt.Errorf("capacity %s is negative", name))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("nodeagent: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// Agent is the node agent of one node. Create it with New and run it with
+// Run.
+type Agent struct {
+	opts  Options
+	log   *slog.Logger
+	clock clock.WithTicker
+	rt    runtime.Runtime
+	cs    kubernetes.Interface
+
+	pods  corelisters.PodLister
+	queue workqueue.TypedRateLimitingInterface[string]
+	// backoff computes crash-loop delays.
+	backoff *backoff
+	// port is the API port reported in node status.
+	port int32
+	// probes holds the probe results of running containers.
+	probes probes
+}
+
+// New validates opts and returns an Agent.
+func New(opts Options) (*Agent, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return &Agent{
+		opts: opts, log: opts.Logger.With("node", opts.NodeName), clock: opts.Clock,
+		rt: opts.Runtime, cs: opts.Client,
+		backoff: newBackoff(opts.BackOff, opts.MaxBackOff),
+		port:    opts.Port,
+	}, nil
+}
+
+// Run registers the node and then keeps its lease and status fresh and runs
+// the pods bound to it, until ctx is done. It blocks; containers keep running
+// after it returns (a restarted agent adopts them).
+func (a *Agent) Run(ctx context.Context) error {
+	if a.opts.ServeAddress != "" {
+		l, err := net.Listen("tcp", a.opts.ServeAddress)
+		if err != nil {
+			return fmt.Errorf("nodeagent: %w", err)
+		}
+		a.port = int32(l.Addr().(*net.TCPAddr).Port)
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.ErrorContext(ctx, "serving the node agent API", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(a.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.opts.NodeName).String()
+	}))
+	podInformer := factory.Core().V1().Pods()
+	a.pods = podInformer.Lister()
+	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods", Clock: a.clock},
+	)
+	defer a.queue.ShutDown()
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
+		return ctx.Err()
+	}
+	a.log.InfoContext(ctx, "node agent running")
+
+	done := make(chan struct{})
+	go func() { defer close(done); a.heartbeat(ctx) }()
+	go a.housekeeping(ctx)
+	for range 2 {
+		go func() {
+			for a.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	a.queue.ShutDown()
+	<-done
+	return nil
+}
+
+func (a *Agent) processNext(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	after, err := a.syncPod(ctx, key)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.ErrorContext(ctx, "syncing pod", "pod", key, "err", err)
+		a.queue.AddRateLimited(key)
+	case after > 0:
+		a.queue.Forget(key)
+		a.queue.AddAfter(key, after)
+	default:
+		a.queue.Forget(key)
+	}
+	return true
+}
+
+// defaultCapacity measures the machine.
+func defaultCapacity(override corev1.ResourceList) corev1.ResourceList {
+	c := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(numCPU()), resource.DecimalSI),
+		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
+	}
+	for k, v := range override {
+		c[k] = v
+	}
+	return c
+}

@@ -1,0 +1,156 @@
+package nodeagent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/gantryhq/gantry/runtime"
+)
+
+// DefaultPort is the node agent's API port (the kubelet's 10250).
+const DefaultPort = 10250
+
+// Handler is the node agent's HTTP API, which the API server proxies
+// pods/log to:
+//
+//	GET /healthz                                  ok when the runtime answers
+//	GET /pods                                     the pods bound to this node
+//	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
+//
+// It is only useful while Run runs (it reads the agent's pod cache).
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.rt.Health(r.Context()); err != nil {
+			http.Error(w, "runtime: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	mux.HandleFunc("GET /pods", a.servePods)
+	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.serveLogs)
+	return mux
+}
+
+func (a *Agent) servePods(w http.ResponseWriter, r *http.Request) {
+	if a.pods == nil {
+		http.Error(w, "the node agent is not running", http.StatusServiceUnavailable)
+		return
+	}
+	pods, err := a.pods.List(everything)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	list := &corev1.PodList{}
+	for _, p := range pods {
+		list.Items = append(list.Items, *p)
+	}
+	list.APIVersion, list.Kind = "v1", "PodList"
+	enc := serializer.NewCodecFactory(scheme.Scheme).LegacyCodec(corev1.SchemeGroupVersion)
+	w.Header().Set("Content-Type", "application/json")
+	if err := enc.Encode(list, w); err != nil {
+		a.log.WarnContext(r.Context(), "writing /pods", "err", err)
+	}
+}
+
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
+	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	if a.pods == nil {
+		http.Error(w, "the node agent is not running", http.StatusServiceUnavailable)
+		return
+	}
+	pod, err := a.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	q := r.URL.Query()
+	opts := runtime.LogOptions{Follow: isTrue(q.Get("follow")), Timestamps: isTrue(q.Get("timestamps"))}
+	if v := q.Get("tailLines"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "tailLines must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		opts.TailLines = &n
+	}
+	if v := q.Get("sinceSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			http.Error(w, "sinceSeconds must be a positive integer", http.StatusBadRequest)
+			return
+		}
+		opts.Since = a.clock.Now().Add(-time.Duration(n) * time.Second)
+	}
+	previous := isTrue(q.Get("previous"))
+
+	cs, err := a.rt.ListContainers(r.Context(), runtime.ContainerFilter{Labels: map[string]string{
+		runtime.LabelPodUID: string(pod.UID), runtime.LabelContainerName: container,
+	}})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var latest, prev *runtime.Container
+	for i := range cs {
+		c := &cs[i]
+		switch {
+		case latest == nil || c.Attempt > latest.Attempt:
+			prev, latest = latest, c
+		case prev == nil || c.Attempt > prev.Attempt:
+			prev = c
+		}
+	}
+	target := latest
+	if previous {
+		target = prev
+	}
+	if target == nil {
+		what := "container"
+		if previous {
+			what = "previous terminated container"
+		}
+		http.Error(w, fmt.Sprintf("%s %q in pod %q not found", what, container, name), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	if err := a.rt.ContainerLogs(r.Context(), target.ID, opts, fw, fw); err != nil && r.Context().Err() == nil && !errors.Is(err, runtime.ErrNotFound) {
+		a.log.WarnContext(r.Context(), "streaming logs", "pod", ns+"/"+name, "container", container, "err", err)
+	}
+}
+
+// flushWriter flushes after every write, so that followed logs arrive as
+// they are written. It is safe for the runtime's two streams at once.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+	mu sync.Mutex
+}
+
+func (fw *flushWriter) Write(p []byte) (int, error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	n, err := fw.w.Write(p)
+	if err == nil {
+		_ = fw.rc.Flush()
+	}
+	return n, err
+}
+
+func isTrue(s string) bool { return s == "1" || strings.EqualFold(s, "true") }
