@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -50,6 +51,9 @@ type Registration struct {
 type ManagerOptions struct {
 	// Client talks to the API server.
 	Client kubernetes.Interface
+	// Dynamic reaches any resource; the namespace controller and the
+	// garbage collector need it (their setup fails without it).
+	Dynamic dynamic.Interface
 	// Clock is handed to the controllers (RequeueAfter, backoff, grace
 	// periods); nil means the real clock. Leader election always uses real
 	// time, as client-go's elector does.
@@ -171,6 +175,9 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 
 // Client returns the API client.
 func (m *Manager) Client() kubernetes.Interface { return m.opts.Client }
+
+// Dynamic returns the dynamic client (nil if none was configured).
+func (m *Manager) Dynamic() dynamic.Interface { return m.opts.Dynamic }
 
 // Clock returns the injected clock.
 func (m *Manager) Clock() clock.WithTicker { return m.opts.Clock }

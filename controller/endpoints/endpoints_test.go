@@ -119,7 +119,7 @@ func TestEndpointsAndSlices(t *testing.T) {
 	require.NoError(t, err)
 	pod(t, cs, "a", "10.0.0.1", true, true)
 	pod(t, cs, "b", "10.0.0.2", false, true)
-	pod(t, cs, "c", "", true, true)         // no IP yet: left out
+	pod(t, cs, "c", "", true, true)          // no IP yet: left out
 	pod(t, cs, "d", "10.0.0.4", true, false) // named port missing: left out
 
 	wantEP := []string{"[10.0.0.1/a] [10.0.0.2/b] [http:8080 metrics:9091]"}
