@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,9 +30,9 @@ type QueuedPodInfo struct {
 	UnschedulablePlugins sets.Set[string]
 
 	// UnschedulableSince is when the pod last became unschedulable.
-	UnschedulableSince    time.Time
-	backoffExpiry time.Time
-	index         int
+	UnschedulableSince time.Time
+	backoffExpiry      time.Time
+	index              int
 }
 
 // QueueSortPlugin orders the active queue. A profile has at most one.
@@ -154,38 +156,57 @@ type StateData interface {
 
 // CycleState carries plugin data through one scheduling cycle. Write it in
 // PreFilter/PreScore; Filter and Score run concurrently and only read.
-// Safe for concurrent use.
+// Reads take no lock (copy-on-write), so Filter can read per node
+// cheaply. Safe for concurrent use.
 type CycleState struct {
-	mu   sync.RWMutex
-	data map[StateKey]StateData
-	// skipFilter and skipScore name plugins that returned Skip.
-	skipFilter, skipScore sets.Set[string]
+	mu   sync.Mutex // serialises writers
+	data atomic.Pointer[[]stateEntry]
+	// filters and scorers are the plugins that did not Skip this cycle.
+	filters []FilterPlugin
+	scorers []int
+}
+
+type stateEntry struct {
+	key StateKey
+	val StateData
 }
 
 // NewCycleState returns an empty state.
 func NewCycleState() *CycleState {
-	return &CycleState{data: map[StateKey]StateData{}}
+	return &CycleState{}
 }
 
 // Write stores data under key.
 func (c *CycleState) Write(key StateKey, v StateData) {
 	c.mu.Lock()
-	c.data[key] = v
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	var cur []stateEntry
+	if p := c.data.Load(); p != nil {
+		cur = *p
+	}
+	next := make([]stateEntry, 0, len(cur)+1)
+	for _, e := range cur {
+		if e.key != key {
+			next = append(next, e)
+		}
+	}
+	next = append(next, stateEntry{key, v})
+	c.data.Store(&next)
 }
 
 // ErrNotFound is returned by CycleState.Read for a missing key.
-var ErrNotFound = fmt.Errorf("not found")
+var ErrNotFound = errors.New("not found")
 
 // Read returns the data under key, or an error wrapping ErrNotFound.
 func (c *CycleState) Read(key StateKey) (StateData, error) {
-	c.mu.RLock()
-	v, ok := c.data[key]
-	c.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("cycle state %q: %w", key, ErrNotFound)
+	if p := c.data.Load(); p != nil {
+		for _, e := range *p {
+			if e.key == key {
+				return e.val, nil
+			}
+		}
 	}
-	return v, nil
+	return nil, fmt.Errorf("cycle state %q: %w", key, ErrNotFound)
 }
 
 // Clone deep-copies the state (each value through its Clone).
@@ -193,11 +214,13 @@ func (c *CycleState) Clone() *CycleState {
 	if c == nil {
 		return nil
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	n := &CycleState{data: make(map[StateKey]StateData, len(c.data)), skipFilter: c.skipFilter, skipScore: c.skipScore}
-	for k, v := range c.data {
-		n.data[k] = v.Clone()
+	n := &CycleState{filters: c.filters, scorers: c.scorers}
+	if p := c.data.Load(); p != nil {
+		next := make([]stateEntry, len(*p))
+		for i, e := range *p {
+			next[i] = stateEntry{e.key, e.val.Clone()}
+		}
+		n.data.Store(&next)
 	}
 	return n
 }

@@ -129,6 +129,11 @@ type Framework struct {
 	opts        FrameworkOptions
 	par         Parallelizer
 	waitingPods sync.Map // uid -> *waitingPod
+
+	// Buffers reused by RunScorePlugins, which the one scheduling
+	// goroutine calls.
+	totalsBuf []int64
+	scoreBuf  []NodeScore
 }
 
 var _ Handle = (*Framework)(nil)
@@ -279,16 +284,18 @@ func (f *Framework) RunPreFilterPlugins(ctx context.Context, state *CycleState, 
 			}
 		}
 	}
-	state.skipFilter = skip
+	state.filters = make([]FilterPlugin, 0, len(f.filter))
+	for _, p := range f.filter {
+		if !skip.Has(p.Name()) {
+			state.filters = append(state.filters, p)
+		}
+	}
 	return result, nil
 }
 
 // RunPreFilterExtensionAddPod implements Handle.
 func (f *Framework) RunPreFilterExtensionAddPod(ctx context.Context, state *CycleState, podToSchedule *corev1.Pod, podToAdd *PodInfo, nodeInfo *NodeInfo) *Status {
 	for _, p := range f.preFilter {
-		if state.skipFilter.Has(p.Name()) {
-			continue
-		}
 		if ext, ok := p.(PreFilterExtensions); ok {
 			if s := ext.AddPod(ctx, state, podToSchedule, podToAdd, nodeInfo); !s.IsSuccess() {
 				return s.WithPlugin(p.Name())
@@ -301,9 +308,6 @@ func (f *Framework) RunPreFilterExtensionAddPod(ctx context.Context, state *Cycl
 // RunPreFilterExtensionRemovePod implements Handle.
 func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *CycleState, podToSchedule *corev1.Pod, podToRemove *PodInfo, nodeInfo *NodeInfo) *Status {
 	for _, p := range f.preFilter {
-		if state.skipFilter.Has(p.Name()) {
-			continue
-		}
 		if ext, ok := p.(PreFilterExtensions); ok {
 			if s := ext.RemovePod(ctx, state, podToSchedule, podToRemove, nodeInfo); !s.IsSuccess() {
 				return s.WithPlugin(p.Name())
@@ -315,10 +319,11 @@ func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *C
 
 // RunFilterPlugins implements Handle: the first rejection wins.
 func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod *corev1.Pod, nodeInfo *NodeInfo) *Status {
-	for _, p := range f.filter {
-		if state.skipFilter != nil && state.skipFilter.Has(p.Name()) {
-			continue
-		}
+	filters := state.filters
+	if filters == nil {
+		filters = f.filter
+	}
+	for _, p := range filters {
 		if s := p.Filter(ctx, state, pod, nodeInfo); !s.IsSuccess() {
 			if !s.IsRejected() {
 				s = AsStatus(fmt.Errorf("filter %q on node %q: %w", p.Name(), nodeInfo.Name(), s.AsError()))
@@ -364,27 +369,40 @@ func (f *Framework) RunPreScorePlugins(ctx context.Context, state *CycleState, p
 			return AsStatus(fmt.Errorf("prescore %q: %w", p.Name(), s.AsError())).WithPlugin(p.Name())
 		}
 	}
-	state.skipScore = skip
+	state.scorers = make([]int, 0, len(f.score))
+	for i, p := range f.score {
+		if !skip.Has(p.Name()) {
+			state.scorers = append(state.scorers, i)
+		}
+	}
 	return nil
 }
 
 // RunScorePlugins scores the nodes with every Score plugin, normalizes, and
-// returns the weighted totals in node order.
+// returns the weighted totals in node order. The result is valid until the
+// next call; calls must not overlap (the scheduling cycle is sequential).
 func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod *corev1.Pod, nodes []*NodeInfo) ([]int64, *Status) {
-	totals := make([]int64, len(nodes))
-	active := make([]int, 0, len(f.score))
-	for i, p := range f.score {
-		if state.skipScore != nil && state.skipScore.Has(p.Name()) {
-			continue
+	if cap(f.totalsBuf) < len(nodes) {
+		f.totalsBuf = make([]int64, len(nodes))
+	}
+	totals := f.totalsBuf[:len(nodes)]
+	clear(totals)
+	active := state.scorers
+	if active == nil {
+		for i := range f.score {
+			active = append(active, i)
 		}
-		active = append(active, i)
 	}
 	if len(active) == 0 {
 		return totals, nil
 	}
 	scores := make([][]NodeScore, len(active))
+	if cap(f.scoreBuf) < len(active)*len(nodes) {
+		f.scoreBuf = make([]NodeScore, len(active)*len(nodes))
+	}
+	buf := f.scoreBuf[:len(active)*len(nodes)]
 	for j := range active {
-		scores[j] = make([]NodeScore, len(nodes))
+		scores[j] = buf[j*len(nodes) : (j+1)*len(nodes) : (j+1)*len(nodes)]
 	}
 	var errMu sync.Mutex
 	var firstErr *Status

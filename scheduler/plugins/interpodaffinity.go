@@ -32,10 +32,10 @@ func (*InterPodAffinity) Name() string { return InterPodAffinityName }
 
 // Rejection reasons of InterPodAffinity.
 const (
-	ReasonAffinityRules         = "node(s) didn't match pod affinity rules"
-	ReasonAntiAffinityRules     = "node(s) didn't match pod anti-affinity rules"
-	ReasonExistingAntiAffinity  = "node(s) didn't satisfy existing pods anti-affinity rules"
-	hardPodAffinityWeight int64 = 1
+	ReasonAffinityRules              = "node(s) didn't match pod affinity rules"
+	ReasonAntiAffinityRules          = "node(s) didn't match pod anti-affinity rules"
+	ReasonExistingAntiAffinity       = "node(s) didn't satisfy existing pods anti-affinity rules"
+	hardPodAffinityWeight      int64 = 1
 )
 
 type topologyPair struct{ key, value string }
