@@ -62,8 +62,9 @@ type Result struct {
 	// NominatedNodeName is set when preemption freed a node.
 	NominatedNodeName string
 	Attempts          int
-	// Start and End bracket the attempt (both cycles) on Options.Clock.
-	Start, End time.Time
+	// QueuedAt is when the pod first entered the queue; Start and End
+	// bracket this attempt (both cycles) on Options.Clock.
+	QueuedAt, Start, End time.Time
 	// EvaluatedNodes and FeasibleNodes count filtering work.
 	EvaluatedNodes, FeasibleNodes int
 }
@@ -228,7 +229,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 		name = DefaultSchedulerName
 	}
 	fw := s.frameworks[name]
-	res := Result{Pod: pod, Profile: name, Attempts: qp.Attempts, Start: s.opts.Clock.Now()}
+	res := Result{Pod: pod, Profile: name, Attempts: qp.Attempts, QueuedAt: qp.Timestamp, Start: s.opts.Clock.Now()}
 	if fw == nil {
 		s.Queue.Done(pod.UID)
 		return
