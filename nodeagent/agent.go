@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -177,6 +178,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer srv.Close()
 	}
 	if err := a.register(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -232,7 +236,13 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	after, err := a.syncPod(ctx, key)
 	switch {
 	case err != nil && ctx.Err() == nil:
-		a.log.ErrorContext(ctx, "syncing pod", "pod", key, "err", err)
+		if apierrors.IsConflict(err) {
+			// The status was written from a stale copy; the informer
+			// brings the new one and the next sync retries.
+			a.log.DebugContext(ctx, "syncing pod: stale copy", "pod", key)
+		} else {
+			a.log.ErrorContext(ctx, "syncing pod", "pod", key, "err", err)
+		}
 		a.queue.AddRateLimited(key)
 	case after > 0:
 		a.queue.Forget(key)

@@ -47,10 +47,11 @@ func (a *Agent) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nodeagent: registering node %q: %w", a.opts.NodeName, err)
 	}
-	if err := a.postStatus(ctx); err != nil {
+	// The lease first: a node that reports Ready has its lease.
+	if err := a.renewLease(ctx); err != nil {
 		return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, err)
 	}
-	if err := a.renewLease(ctx); err != nil {
+	if err := a.postStatus(ctx); err != nil {
 		return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, err)
 	}
 	a.log.InfoContext(ctx, "node registered")
