@@ -1,0 +1,141 @@
+// Package controllermanager assembles the controllers of this module into
+// one controller manager, the counterpart of kube-controller-manager: one
+// shared informer factory, controllers selected by a --controllers style
+// list, optional leader election on a Lease, and /healthz (what kubectl get
+// componentstatuses checks) plus /metrics on a configurable address.
+package controllermanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+
+	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/deployment"
+	"github.com/gantryhq/gantry/controller/endpoints"
+	"github.com/gantryhq/gantry/controller/garbagecollector"
+	"github.com/gantryhq/gantry/controller/namespace"
+	"github.com/gantryhq/gantry/controller/nodelifecycle"
+	"github.com/gantryhq/gantry/controller/replicaset"
+	"github.com/gantryhq/gantry/controller/serviceaccount"
+)
+
+// Ports of the health and metrics endpoint: kube-controller-manager's
+// secure port today, and the insecure port the seeds describe.
+const (
+	DefaultPort  = 10257
+	InsecurePort = 10252
+)
+
+// Options configure a ControllerManager. Config or Kubeconfig is required.
+type Options struct {
+	// Config reaches the API server; if nil, Kubeconfig is loaded.
+	Config     *rest.Config
+	Kubeconfig string
+	// Controllers as --controllers: nil means ["*"].
+	Controllers []string
+	// NodeLifecycle configures the node lifecycle controller; its Client,
+	// informers and Clock are filled in.
+	NodeLifecycle nodelifecycle.Options
+	// Leader election on LeaseNamespace/LeaseName (defaults
+	// kube-system/gantry-controller-manager), see controller.ManagerOptions.
+	LeaderElect                               bool
+	LeaseName, LeaseNamespace, Identity       string
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Address of /healthz and /metrics, e.g. fmt.Sprintf(":%d",
+	// DefaultPort); empty means no listener (Handler still works).
+	Address string
+	// Clock is handed to every controller; nil means the real clock.
+	Clock    clock.WithTicker
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// ResyncPeriod of the shared informers (0: none).
+	ResyncPeriod time.Duration
+}
+
+// ControllerManager runs the controllers. Create it with
+// NewControllerManager and call Run once.
+type ControllerManager struct {
+	m *controller.Manager
+}
+
+// Register adds every controller of this module to m.
+func Register(m *controller.Manager, nl nodelifecycle.Options) error {
+	for _, reg := range []func(*controller.Manager) error{
+		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
+		serviceaccount.Register, garbagecollector.Register,
+		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
+	} {
+		if err := reg(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewControllerManager validates opts, builds the clients and registers
+// every controller.
+func NewControllerManager(opts Options) (*ControllerManager, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		if opts.Kubeconfig == "" {
+			return nil, errors.New("controllermanager: Options.Config or Kubeconfig is required")
+		}
+		var err error
+		if cfg, err = clientcmd.BuildConfigFromFlags("", opts.Kubeconfig); err != nil {
+			return nil, fmt.Errorf("controllermanager: kubeconfig %q: %w", opts.Kubeconfig, err)
+		}
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "gantry-controller-manager"
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("controllermanager: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("controllermanager: %w", err)
+	}
+	m, err := controller.NewManager(controller.ManagerOptions{
+		Client: cs, Dynamic: dyn, Clock: opts.Clock, ResyncPeriod: opts.ResyncPeriod, Controllers: opts.Controllers,
+		Logger: opts.Logger, LeaderElect: opts.LeaderElect, LeaseName: opts.LeaseName, LeaseNamespace: opts.LeaseNamespace,
+		Identity: opts.Identity, LeaseDuration: opts.LeaseDuration, RenewDeadline: opts.RenewDeadline, RetryPeriod: opts.RetryPeriod,
+		Address: opts.Address, Registry: opts.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := Register(m, opts.NodeLifecycle); err != nil {
+		return nil, err
+	}
+	return &ControllerManager{m: m}, nil
+}
+
+// Run blocks until ctx is done (nil), the lease is lost
+// (controller.ErrLeadershipLost) or a controller fails.
+func (c *ControllerManager) Run(ctx context.Context) error { return c.m.Start(ctx) }
+
+// Manager is the underlying controller.Manager.
+func (c *ControllerManager) Manager() *controller.Manager { return c.m }
+
+// Handler serves /healthz, /livez, /readyz and /metrics.
+func (c *ControllerManager) Handler() http.Handler { return c.m.Handler() }
+
+// IsLeader reports whether the controllers are running here.
+func (c *ControllerManager) IsLeader() bool { return c.m.IsLeader() }
+
+// Addr is the bound health/metrics address (nil without Options.Address).
+func (c *ControllerManager) Addr() net.Addr { return c.m.Addr() }
