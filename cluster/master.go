@@ -80,6 +80,10 @@ type MasterConfig struct {
 	// means apiserver.DefaultServiceNodePortRange.
 	ServiceNodePortRange apiserver.PortRange
 
+	// NodeNames get a client certificate each (system:node:<name>), for
+	// node agents started with the master's PKI (NodeKubeconfig).
+	NodeNames []string
+
 	// StartTimeout bounds how long Run waits for the store before it
 	// gives up; zero means DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -243,6 +247,23 @@ func (m *Master) RESTConfig() (*rest.Config, error) {
 	return p.Kubeconfig(url, p.Admin).RESTConfig()
 }
 
+// NodeRESTConfig returns a client-go configuration for node agent name (one
+// of MasterConfig.NodeNames), with its own client certificate. It fails
+// before the master is ready.
+func (m *Master) NodeRESTConfig(name string) (*rest.Config, error) {
+	m.mu.Lock()
+	p, url := m.pki, m.url
+	m.mu.Unlock()
+	if p == nil || url == "" {
+		return nil, errors.New("cluster: master is not ready")
+	}
+	cert, ok := p.Nodes[name]
+	if !ok {
+		return nil, fmt.Errorf("cluster: node %q is not in MasterConfig.NodeNames", name)
+	}
+	return p.Kubeconfig(url, cert).RESTConfig()
+}
+
 // Run starts the master and blocks until ctx is done, then shuts it down:
 // the API server stops taking requests (open ones get a few seconds), the
 // store is closed and an embedded etcd stopped last. It returns nil after
@@ -374,7 +395,7 @@ func (l *acceptNotifier) Accept() (net.Conn, error) {
 // pkiOptions are the PKI options for the configuration: the serving
 // certificate names the advertise and bind addresses and the host name.
 func (m *Master) pkiOptions() pki.Options {
-	opts := pki.Options{ServiceClusterIPRange: m.cfg.ServiceClusterIPRange, Logger: m.cfg.Logger}
+	opts := pki.Options{ServiceClusterIPRange: m.cfg.ServiceClusterIPRange, Logger: m.cfg.Logger, NodeNames: m.cfg.NodeNames}
 	addName := func(s string) {
 		if ip := net.ParseIP(s); ip != nil {
 			if !ip.IsUnspecified() {

@@ -1,11 +1,13 @@
 // Command allinone runs a gantry cluster in one process: master and node.
 //
-// This version runs the master only: the API server over an embedded etcd
-// (or an external one, --etcd-servers), with TLS and client-certificate
-// authentication, state and PKI in --data-dir. No node is attached yet (the
-// node agent comes with a later version), so pods are stored but nothing
-// runs them; the program says so when it starts. --runtime is accepted and
-// checked now, for the node agent to come.
+// It runs the master - the API server over an embedded etcd (or an external
+// one, --etcd-servers), with TLS and client-certificate authentication,
+// state and PKI in --data-dir - and one node: a node agent with its own
+// client certificate, running pods on Docker (--runtime docker, the default;
+// the local images gantry.local/busybox, pause and echo are built on start)
+// or on an in-memory runtime that runs nothing (--runtime fake). There is no
+// scheduler or controller manager in this version yet: pods run when they
+// name the node (spec.nodeName); the program says so when it starts.
 //
 //	go run ./examples/allinone --data-dir /tmp/gantry
 //	export KUBECONFIG=/tmp/gantry/kubeconfig
@@ -17,13 +19,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -43,17 +49,16 @@ var runtimes = []string{"docker", "fake"}
 
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
-	var runtimeName string
-	var verbosity int
+	var runtimeName, nodeName string
+	var nodePort, verbosity int
 	cmd := &cobra.Command{
 		Use:   "allinone",
-		Short: "Run a gantry cluster in one process (this version: the master; no node yet)",
+		Short: "Run a gantry cluster in one process: master and one node",
 		Long: `allinone runs a gantry cluster in one process: the API server with an
-embedded etcd, TLS and client-certificate authentication. State, certificates
-and the administrator's kubeconfig live in --data-dir and survive restarts.
-
-No node is attached in this version: the node agent comes later. Pods are
-accepted by the API but nothing runs them.`,
+embedded etcd, TLS and client-certificate authentication, and one node whose
+agent runs pods on Docker (or, with --runtime fake, on an in-memory runtime
+that runs nothing). State, certificates and the administrator's kubeconfig
+live in --data-dir and survive restarts.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,23 +66,41 @@ accepted by the API but nothing runs them.`,
 				return fmt.Errorf("--runtime %q: want one of %s", runtimeName, strings.Join(runtimes, ", "))
 			}
 			cfg.Logger = newLogger(cmd.ErrOrStderr(), verbosity)
-			return run(cmd.Context(), cmd.OutOrStdout(), cfg, runtimeName)
+			if nodeName == "" {
+				h, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("--node-name: %w", err)
+				}
+				nodeName = strings.ToLower(h)
+			}
+			cfg.NodeNames = []string{nodeName}
+			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&runtimeName, "runtime", "docker",
-		"container runtime of the node: "+strings.Join(runtimes, " or ")+" (checked now; the node agent is not available yet)")
+		"container runtime of the node: "+strings.Join(runtimes, " or ")+" (fake runs nothing: for trying the API)")
+	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of the node (default: the host name)")
+	cmd.Flags().IntVar(&nodePort, "node-agent-port", 10250, "port of the node agent's API (logs), on the advertise address; 0 picks a free one")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug (with etcd's logs)")
 	return cmd
 }
 
-func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, runtimeName string) error {
+// node is the node the all-in-one runs.
+type node struct {
+	name, runtime string
+	port          int
+}
+
+func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m, err := cluster.NewMaster(cfg)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- m.Run(ctx) }()
 	select {
@@ -85,15 +108,48 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, runtimeNa
 		return err // failed to start, or stopped while starting
 	case <-m.Ready():
 	}
-	printReady(out, m, runtimeName)
 
-	select {
-	case err := <-errc:
-		return err // stopped on its own
-	case <-ctx.Done():
+	nodeIP := netip.MustParseAddr("127.0.0.1")
+	if a, err := netip.ParseAddr(m.Config().AdvertiseAddress); err == nil {
+		nodeIP = a
+	}
+	restCfg, err := m.NodeRESTConfig(nd.name)
+	if err == nil {
+		var n *cluster.Node
+		n, err = cluster.NewNode(cluster.NodeConfig{
+			Name: nd.name, RESTConfig: restCfg, Runtime: nd.runtime, NodeIP: nodeIP,
+			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
+		})
+		if err == nil {
+			nodeErr := make(chan error, 1)
+			go func() { nodeErr <- n.Run(ctx) }()
+			printReady(out, m, nd)
+			select {
+			case err = <-nodeErr:
+				if err == nil {
+					err = ctx.Err()
+				}
+			case err = <-errc:
+				if err == nil {
+					err = errors.New("the master stopped")
+				}
+				return err
+			case <-ctx.Done():
+				err = nil
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		// The node could not start (no Docker daemon, say): say why and
+		// stop the master too, rather than pretend pods can run.
+		fmt.Fprintf(out, "\nThe node failed: %v\n", err)
+		cancel()
+		<-errc
+		return err
 	}
 	stop() // a second Ctrl-C kills at once
 	fmt.Fprintln(out, "\nShutting down (Ctrl-C again to force) ...")
+	cancel()
 	if err := <-errc; err != nil {
 		return err
 	}
@@ -101,13 +157,17 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, runtimeNa
 	return nil
 }
 
-func printReady(out io.Writer, m *cluster.Master, runtimeName string) {
+func printReady(out io.Writer, m *cluster.Master, nd node) {
 	cfg := m.Config()
 	etcd := "external, " + strings.Join(m.EtcdEndpoints(), ",")
 	if m.EmbeddedEtcd() {
 		etcd = fmt.Sprintf("embedded, data in %s (client URL %s)", filepath.Join(cfg.DataDir, "etcd"), strings.Join(m.EtcdEndpoints(), ","))
 	}
-	fmt.Fprintf(out, `gantry all-in-one is running: master only, no node attached yet.
+	runtimeNote := "Docker: pods run as containers, images gantry.local/busybox, pause and echo built locally"
+	if nd.runtime == cluster.RuntimeFake {
+		runtimeNote = "fake: an in-memory runtime - pods are reported Running but NOTHING runs"
+	}
+	fmt.Fprintf(out, `gantry all-in-one is running: master and node %q.
 
   API server  %s
               TLS with client certificates; no authorization yet (every
@@ -115,20 +175,18 @@ func printReady(out io.Writer, m *cluster.Master, runtimeName string) {
   etcd        %s
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
-  scheduler,  not available yet: kubectl get componentstatuses lists etcd
-  controllers only, and nothing acts on deployments or replica sets
-  node        none. The node agent (runtime %q) is not available in this
-              version: the API accepts pods, but nothing runs them and they
-              stay Pending; kubectl get nodes lists no nodes
+  node        %s, runtime %s
+  scheduler,  not available yet: pods run when they name the node
+  controllers (spec.nodeName: %s); nothing acts on deployments or replica sets
 
 Point kubectl at it:
 
   export KUBECONFIG=%s
   kubectl get componentstatuses
-  kubectl get namespaces
+  kubectl get nodes
 
 Press Ctrl-C to stop; the state in %s is kept for the next start.
-`, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), runtimeName,
+`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote, nd.name,
 		m.AdminKubeconfig(), cfg.DataDir)
 }
 

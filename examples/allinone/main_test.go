@@ -28,21 +28,29 @@ func TestEndToEnd(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	kubeconfig := filepath.Join(dataDir, "kubeconfig")
 	k := proctest.NewKubectl(t, kubeconfig)
-	args := []string{"--data-dir", dataDir, "--runtime", "fake"}
+	args := []string{"--data-dir", dataDir, "--runtime", "fake", "--node-name", "e2e-node", "--node-agent-port", "0"}
 
 	p, port := proctest.StartServer(t, bin, "--secure-port", ready, time.Minute, args...)
 	out := p.Stdout()
 	require.Contains(t, out, "export KUBECONFIG="+kubeconfig)
 	require.Contains(t, out, "https://127.0.0.1:"+strconv.Itoa(port))
-	require.Contains(t, out, "no node attached yet")
-	require.Contains(t, out, `The node agent (runtime "fake") is not available`)
+	require.Contains(t, out, `master and node "e2e-node"`)
+	require.Contains(t, out, "NOTHING runs", "the fake runtime says plainly that it runs nothing")
 
 	proctest.Eventually(t, time.Minute, 100*time.Millisecond, func() (bool, string) {
 		out, err := k.Try("get", "cs")
 		return err == nil && strings.Contains(out, "etcd-0") && strings.Contains(out, "Healthy"), out
 	})
 	require.Contains(t, k.Run(t, "get", "ns"), "default")
-	require.Contains(t, k.Run(t, "get", "nodes"), "No resources found")
+	proctest.Eventually(t, time.Minute, 100*time.Millisecond, func() (bool, string) {
+		out, err := k.Try("get", "nodes")
+		return err == nil && strings.Contains(out, "e2e-node") && strings.Contains(out, "Ready"), out
+	})
+	k.Run(t, "run", "p", "--image=gantry.local/busybox:1.0", `--overrides={"spec":{"nodeName":"e2e-node"}}`)
+	proctest.Eventually(t, time.Minute, 100*time.Millisecond, func() (bool, string) {
+		out, err := k.Try("get", "pod", "p", "-o", "jsonpath={.status.phase}")
+		return err == nil && out == "Running", out
+	})
 	k.Run(t, "create", "configmap", "e2e", "--from-literal=colour=blue")
 	caBefore, err := os.ReadFile(filepath.Join(dataDir, "pki", "ca.crt"))
 	require.NoError(t, err)

@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantryhq/gantry/nodeagent"
+	"github.com/gantryhq/gantry/runtime"
+	"github.com/gantryhq/gantry/runtime/docker"
+	"github.com/gantryhq/gantry/runtime/fake"
+	"github.com/gantryhq/gantry/runtime/images"
+)
+
+// Runtime names a node's container runtime.
+const (
+	RuntimeDocker = "docker"
+	RuntimeFake   = "fake"
+)
+
+// NodeConfig configures a node: its node agent and container runtime.
+type NodeConfig struct {
+	// Name is the node's name; empty means the host name.
+	Name string
+	// RESTConfig reaches the API server with the node's identity. Required.
+	RESTConfig *rest.Config
+	// Runtime is RuntimeDocker (the default) or RuntimeFake (in-memory
+	// containers that run nothing: for simulation and tests).
+	Runtime string
+	// NodeIP is the node's InternalIP; it must be reachable from the
+	// master (logs are fetched from the node agent there).
+	NodeIP netip.Addr
+	// ServeAddress is where the node agent's API listens; empty means
+	// 0.0.0.0:10250.
+	ServeAddress string
+	// Logger receives the node's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running node: a node agent and its runtime.
+type Node struct {
+	cfg NodeConfig
+}
+
+// NewNode validates cfg and returns a Node; Run starts it.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.RESTConfig == nil {
+		return nil, errors.New("cluster: NodeConfig.RESTConfig is required")
+	}
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node name: %w", err)
+		}
+		cfg.Name = strings.ToLower(h)
+	}
+	switch cfg.Runtime {
+	case "":
+		cfg.Runtime = RuntimeDocker
+	case RuntimeDocker, RuntimeFake:
+	default:
+		return nil, fmt.Errorf("cluster: runtime %q: want %s or %s", cfg.Runtime, RuntimeDocker, RuntimeFake)
+	}
+	if cfg.ServeAddress == "" {
+		cfg.ServeAddress = fmt.Sprintf("0.0.0.0:%d", nodeagent.DefaultPort)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Node{cfg: cfg}, nil
+}
+
+// Config returns the node's configuration with defaults filled in.
+func (n *Node) Config() NodeConfig { return n.cfg }
+
+// ErrNoDocker says that the Docker daemon the node needs does not answer.
+var ErrNoDocker = errors.New("no Docker daemon answers")
+
+// Run connects the runtime (for Docker: checks the daemon and builds the
+// local images the pods and sandboxes use) and runs the node agent until
+// ctx is done.
+func (n *Node) Run(ctx context.Context) error {
+	rt, closeRuntime, err := n.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeRuntime()
+	cs, err := kubernetes.NewForConfig(n.cfg.RESTConfig)
+	if err != nil {
+		return fmt.Errorf("cluster: node %s: %w", n.cfg.Name, err)
+	}
+	agent, err := nodeagent.New(nodeagent.Options{
+		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
+		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger,
+		SyncInterval: 2 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	return agent.Run(ctx)
+}
+
+func (n *Node) runtime(ctx context.Context) (runtime.Runtime, func(), error) {
+	if n.cfg.Runtime == RuntimeFake {
+		rt, err := fake.New(fake.Options{})
+		return rt, func() {}, err
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: %w: %v", ErrNoDocker, err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pingCtx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("cluster: %w (%v): start it (as root: dockerd &, or ./hack/test, which installs and starts it) or run with --runtime fake", ErrNoDocker, err)
+	}
+	buildCtx, cancelBuild := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancelBuild()
+	n.cfg.Logger.InfoContext(ctx, "building the local images", "images", strings.Join(images.All, " "))
+	if err := images.Build(buildCtx, cli); err != nil {
+		cli.Close()
+		return nil, nil, fmt.Errorf("cluster: building the local images: %w", err)
+	}
+	rt, err := docker.New(docker.Options{Client: cli, NodeName: n.cfg.Name})
+	if err != nil {
+		cli.Close()
+		return nil, nil, err
+	}
+	return rt, func() { cli.Close() }, nil
+}
