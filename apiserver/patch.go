@@ -60,7 +60,15 @@ var supportedPatchTypes = []string{string(types.JSONPatchType), string(types.Mer
 // applyPatch applies a patch of patchType to current and decodes the result
 // into into, with the request's field validation.
 func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, res *Resource, patchType types.PatchType, patch []byte, current, into runtime.Object) (runtime.Object, error) {
+	// The patch applies to the object without its resourceVersion: a
+	// resourceVersion in the result then comes from the patch itself and is
+	// a precondition; without one the server retries the patch on a newer
+	// object when another writer came first.
+	a := mustAccessor(current)
+	rv := a.GetResourceVersion()
+	a.SetResourceVersion("")
 	original, err := json.Marshal(current)
+	a.SetResourceVersion(rv)
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
@@ -96,8 +104,8 @@ func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, res *Resourc
 		return nil, err
 	}
 	// A patch must not move the object.
-	a, c := mustAccessor(into), mustAccessor(current)
-	if a.GetName() != c.GetName() || a.GetNamespace() != c.GetNamespace() {
+	p, c := mustAccessor(into), mustAccessor(current)
+	if p.GetName() != c.GetName() || p.GetNamespace() != c.GetNamespace() {
 		return nil, apierrors.NewBadRequest("a patch cannot change metadata.name or metadata.namespace")
 	}
 	return into, nil

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -317,4 +318,33 @@ func TestServerSideApplyTracksUpdates(t *testing.T) {
 
 	_, err = cms.Patch(ctx, "ssa", types.ApplyPatchType, applyCM, metav1.PatchOptions{})
 	require.True(t, apierrors.IsBadRequest(err), "apply without a field manager: %v", err)
+}
+
+// TestConcurrentPatchesAllLand: patches without a resourceVersion are
+// retried by the server when another writer came first, so none is lost.
+func TestConcurrentPatchesAllLand(t *testing.T) {
+	_, cs, _ := newTestServer(t)
+	ctx := context.Background()
+	cms := cs.CoreV1().ConfigMaps("default")
+	_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shared"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			patch := fmt.Sprintf(`{"data":{"k%d":"v"}}`, i)
+			_, err := cms.Patch(ctx, "shared", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	cm, err := cms.Get(ctx, "shared", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, cm.Data, n)
+
+	// A patch that names a stale resourceVersion is a conflict.
+	_, err = cms.Patch(ctx, "shared", types.MergePatchType, []byte(`{"metadata":{"resourceVersion":"1"},"data":{"x":"y"}}`), metav1.PatchOptions{})
+	require.True(t, apierrors.IsConflict(err), "%v", err)
 }
