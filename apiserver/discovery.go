@@ -49,6 +49,7 @@ func (s *Server) subresources(res *Resource) []subresource {
 			subresource{"binding", corev1.SchemeGroupVersion.WithKind("Binding"), createOnlyVerbs, &corev1.Binding{}},
 			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), createOnlyVerbs, &policyv1.Eviction{}},
 			subresource{"log", res.GroupVersionKind, getOnlyVerbs, nil},
+			subresource{"exec", corev1.SchemeGroupVersion.WithKind("PodExecOptions"), execVerbs, &corev1.PodExecOptions{}},
 		)
 	}
 	if isCoreNamespaces(res) {

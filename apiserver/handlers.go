@@ -63,6 +63,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		}
 		return
 	}
+	if info.Subresource == "exec" {
+		if err := s.handleExec(w, r, res, info); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	switch info.Verb {
 	case "get":
 		err = s.handleGet(w, r, res, info)
@@ -129,6 +135,8 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return createOnlyVerbs, isCorePods(res)
 	case "log":
 		return getOnlyVerbs, isCorePods(res)
+	case "exec":
+		return execVerbs, isCorePods(res)
 	case "finalize":
 		return namespaceFinalize, isCoreNamespaces(res)
 	}

@@ -39,6 +39,7 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /pods", a.servePods)
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.serveLogs)
+	mux.HandleFunc("/exec/{namespace}/{pod}/{container}", a.serveExec)
 	return mux
 }
 

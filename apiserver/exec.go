@@ -1,0 +1,101 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// execVerbs are the verbs of pods/exec: kubectl and client-go's executors
+// send POST (create); WebSocket clients send GET.
+var execVerbs = []string{"create", "get"}
+
+// handleExec serves GET and POST pods/<name>/exec (kubectl exec [-it]): it
+// checks the pod, the container and the command, then proxies the
+// connection upgrade (WebSocket or SPDY, with the query unchanged) to
+// /exec/<namespace>/<pod>/<container> on the agent of the pod's node, which
+// speaks the remote command stream protocols. It blocks until the session
+// ends.
+func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error {
+	obj, _, err := s.getObject(r.Context(), res, info.Namespace, info.Name)
+	if err != nil {
+		return err
+	}
+	pod := obj.(*corev1.Pod)
+	q := r.URL.Query()
+	if len(q["command"]) == 0 {
+		return apierrors.NewBadRequest("you must specify at least one command for the container")
+	}
+	container := q.Get("container")
+	if container == "" {
+		if len(pod.Spec.Containers) != 1 {
+			var names []string
+			for _, c := range pod.Spec.Containers {
+				names = append(names, c.Name)
+			}
+			return apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", pod.Name, names))
+		}
+		container = pod.Spec.Containers[0].Name
+	}
+	found := false
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, c := range list {
+			found = found || c.Name == container
+		}
+	}
+	if !found {
+		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, pod.Name))
+	}
+	if pod.Spec.NodeName == "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
+	}
+	switch pod.Status.Phase {
+	case corev1.PodRunning:
+	case corev1.PodSucceeded, corev1.PodFailed:
+		return apierrors.NewBadRequest(fmt.Sprintf("cannot exec into a container in a completed pod; current phase is %s", pod.Status.Phase))
+	default:
+		return apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running; current phase is %s", pod.Name, pod.Status.Phase))
+	}
+	nodeRes := s.resources[corev1.SchemeGroupVersion.WithResource("nodes")]
+	if nodeRes == nil {
+		return apierrors.NewServiceUnavailable("nodes are not served")
+	}
+	nodeObj, _, err := s.getObject(r.Context(), nodeRes, "", pod.Spec.NodeName)
+	if err != nil {
+		return err
+	}
+	base, transport, err := s.opts.NodeConnection(r.Context(), nodeObj.(*corev1.Node))
+	if err != nil {
+		return apierrors.NewServiceUnavailable(err.Error())
+	}
+	target := base.JoinPath("exec", pod.Namespace, pod.Name, container)
+	if !strings.HasPrefix(target.Path, "/") {
+		target.Path, target.RawPath = "/"+target.Path, ""
+	}
+	target.RawQuery = r.URL.RawQuery
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The upgrade headers (Connection, Upgrade, Sec-WebSocket-*,
+			// X-Stream-Protocol-Version) pass; the client's credentials
+			// are for the API server, not the node agent.
+			pr.Out.URL = target
+			pr.Out.Host = target.Host
+			pr.Out.Header.Del("Authorization")
+			pr.Out.Header.Del("Cookie")
+			pr.Out.Header.Del("Impersonate-User")
+			pr.Out.Header.Del("Impersonate-Group")
+		},
+		Transport:     transport,
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.writeError(w, r, apierrors.NewServiceUnavailable(fmt.Sprintf("reaching the node agent of %s: %v", pod.Spec.NodeName, err)))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return nil
+}
+

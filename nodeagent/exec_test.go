@@ -1,0 +1,283 @@
+package nodeagent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	apiremotecommand "k8s.io/apimachinery/pkg/util/remotecommand"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+
+	"github.com/gantryhq/gantry/nodeagent"
+)
+
+func TestExecStatus(t *testing.T) {
+	tests := []struct {
+		name       string
+		code       int
+		err        error
+		wantStatus string
+		wantReason metav1.StatusReason
+		wantCause  string // the ExitCode cause's message, "" for none
+	}{
+		{name: "success", code: 0, wantStatus: metav1.StatusSuccess},
+		{name: "non-zero exit", code: 3, wantStatus: metav1.StatusFailure, wantReason: apiremotecommand.NonZeroExitCodeReason, wantCause: "3"},
+		{name: "exit 255", code: 255, wantStatus: metav1.StatusFailure, wantReason: apiremotecommand.NonZeroExitCodeReason, wantCause: "255"},
+		{name: "could not run", code: 0, err: errors.New("container is not running"), wantStatus: metav1.StatusFailure, wantReason: metav1.StatusReasonInternalError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The wire form is the JSON of the status; decode it as a client does.
+			b, err := json.Marshal(nodeagent.ExecStatus(tt.code, tt.err))
+			require.NoError(t, err)
+			var got metav1.Status
+			require.NoError(t, json.Unmarshal(b, &got))
+			assert.Equal(t, tt.wantStatus, got.Status)
+			assert.Equal(t, tt.wantReason, got.Reason)
+			if tt.err != nil {
+				assert.Contains(t, got.Message, tt.err.Error())
+			}
+			if tt.wantCause == "" {
+				if got.Details != nil {
+					assert.Empty(t, got.Details.Causes)
+				}
+				return
+			}
+			require.NotNil(t, got.Details)
+			require.Len(t, got.Details.Causes, 1)
+			assert.Equal(t, apiremotecommand.ExitCodeCauseType, got.Details.Causes[0].Type)
+			assert.Equal(t, tt.wantCause, got.Details.Causes[0].Message)
+		})
+	}
+}
+
+// sizeQueue hands out fixed terminal sizes, then blocks until ctx ends.
+type sizeQueue struct {
+	ctx   context.Context
+	sizes chan remotecommand.TerminalSize
+}
+
+func (q *sizeQueue) Next() *remotecommand.TerminalSize {
+	select {
+	case s := <-q.sizes:
+		return &s
+	case <-q.ctx.Done():
+		return nil
+	}
+}
+
+func TestExecOnDocker(t *testing.T) {
+	if os.Getuid() != 0 && os.Getenv("CI") == "" {
+		t.Skip("needs root for Docker")
+	}
+	node := "node-" + rand.String(6)
+	cs := apiServer(t)
+	rt := dockerRuntime(t, node)
+	agent, err := nodeagent.New(nodeagent.Options{
+		NodeName: node, Client: cs, Runtime: rt,
+		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
+		RenewInterval: time.Second, StatusUpdateInterval: time.Second, SyncInterval: 300 * time.Millisecond,
+		BackOff: 200 * time.Millisecond, MaxBackOff: time.Second,
+	})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-done)
+	})
+	ctx := context.Background()
+	pods := cs.CoreV1().Pods("default")
+	name := "shell-" + rand.String(5)
+	_, err = pods.Create(ctx, busyboxPod(name, node, corev1.RestartPolicyAlways, "sleep", "3600"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor(t, "the pod to run", time.Minute, func() (bool, error) {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning, nil
+	})
+	host := apiHost(cs)
+	cfg := &rest.Config{Host: host}
+	executors := []struct {
+		name string
+		new  func(u *url.URL) (remotecommand.Executor, error)
+		// halfClose: the protocol can tell the end of stdin (WebSocket v4
+		// cannot, so a command reading stdin to its end never ends).
+		halfClose bool
+	}{
+		{"spdy", func(u *url.URL) (remotecommand.Executor, error) { return remotecommand.NewSPDYExecutor(cfg, "POST", u) }, true},
+		{"websocket", func(u *url.URL) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
+		}, true},
+		{"websocket-v4", func(u *url.URL) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", u.String(), apiremotecommand.StreamProtocolV4Name)
+		}, false},
+	}
+	cases := []struct {
+		name       string
+		cmd        []string
+		stdin      string
+		wantStdout string
+		wantCode   int // 0: no error
+	}{
+		{name: "echo", cmd: []string{"echo", "hello"}, wantStdout: "hello\n"},
+		{name: "stdin", cmd: []string{"cat"}, stdin: "abc", wantStdout: "abc"},
+		{name: "stderr and exit code", cmd: []string{"sh", "-c", "echo oops >&2; exit 3"}, wantCode: 3},
+	}
+	for _, ex := range executors {
+		t.Run(ex.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					if tc.stdin != "" && !ex.halfClose {
+						t.Skip("the protocol cannot signal the end of stdin")
+					}
+					opts := &corev1.PodExecOptions{Command: tc.cmd, Stdin: tc.stdin != "", Stdout: true, Stderr: true}
+					u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(name).
+						SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
+					e, err := ex.new(u)
+					require.NoError(t, err)
+					var stdout, stderr bytes.Buffer
+					so := remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}
+					if tc.stdin != "" {
+						so.Stdin = strings.NewReader(tc.stdin)
+					}
+					sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					defer cancel()
+					err = e.StreamWithContext(sctx, so)
+					if tc.wantCode != 0 {
+						var ce utilexec.CodeExitError
+						require.ErrorAs(t, err, &ce)
+						assert.Equal(t, tc.wantCode, ce.ExitStatus())
+						assert.Equal(t, "oops\n", stderr.String())
+					} else {
+						require.NoError(t, err)
+					}
+					assert.Equal(t, tc.wantStdout, stdout.String())
+				})
+			}
+			t.Run("tty with resize", func(t *testing.T) {
+				// The shell polls its terminal size until the resize lands.
+				script := `for i in $(seq 100); do s=$(stty size); [ "$s" = "45 123" ] && echo "size $s" && exit 0; sleep 0.1; done; echo "size $s"; exit 1`
+				opts := &corev1.PodExecOptions{Command: []string{"sh", "-c", script}, Stdout: true, TTY: true}
+				u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(name).
+					SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
+				e, err := ex.new(u)
+				require.NoError(t, err)
+				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				q := &sizeQueue{ctx: sctx, sizes: make(chan remotecommand.TerminalSize, 1)}
+				q.sizes <- remotecommand.TerminalSize{Width: 123, Height: 45}
+				var stdout bytes.Buffer
+				err = e.StreamWithContext(sctx, remotecommand.StreamOptions{Stdout: &stdout, Tty: true, TerminalSizeQueue: q})
+				require.NoError(t, err, "output: %q", stdout.String())
+				assert.Contains(t, stdout.String(), "size 45 123")
+			})
+			t.Run("unknown container", func(t *testing.T) {
+				opts := &corev1.PodExecOptions{Container: "nope", Command: []string{"true"}, Stdout: true}
+				u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(name).
+					SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
+				e, err := ex.new(u)
+				require.NoError(t, err)
+				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				err = e.StreamWithContext(sctx, remotecommand.StreamOptions{Stdout: &bytes.Buffer{}})
+				require.Error(t, err)
+			})
+		})
+	}
+
+	t.Run("kubectl", func(t *testing.T) {
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		require.NoError(t, os.WriteFile(kubeconfig, nil, 0o600))
+		dir := kubectlDir(t)
+		versions := []struct {
+			name, binary string
+			env          []string
+		}{
+			{name: "default", binary: "kubectl"},
+			{name: "default-spdy", binary: "kubectl", env: []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"}},
+			{name: "1.27", binary: "kubectl.1.27"},
+			{name: "1.33", binary: "kubectl.1.33"},
+		}
+		for _, v := range versions {
+			t.Run(v.name, func(t *testing.T) {
+				bin := filepath.Join(dir, v.binary)
+				if _, err := os.Stat(bin); err != nil {
+					if os.Getenv("CI") != "" {
+						t.Fatalf("%s is missing: %v", bin, err)
+					}
+					t.Skipf("%s is missing", bin)
+				}
+				kubectl := func(stdin string, args ...string) (string, error) {
+					cctx, cancel := context.WithTimeout(ctx, time.Minute)
+					defer cancel()
+					cmd := exec.CommandContext(cctx, bin, append([]string{"--kubeconfig", kubeconfig, "-s", host, "-n", "default"}, args...)...)
+					cmd.Env = append(os.Environ(), v.env...)
+					cmd.Stdin = strings.NewReader(stdin)
+					var stderr bytes.Buffer
+					cmd.Stderr = &stderr
+					out, err := cmd.Output()
+					if err != nil {
+						return string(out), errors.Join(err, errors.New(stderr.String()))
+					}
+					return string(out), nil
+				}
+				out, err := kubectl("", "exec", name, "--", "echo", "hi")
+				require.NoError(t, err)
+				assert.Equal(t, "hi\n", out)
+
+				out, err = kubectl("line one\nline two\n", "exec", "-i", name, "--", "cat")
+				require.NoError(t, err)
+				assert.Equal(t, "line one\nline two\n", out)
+
+				_, err = kubectl("", "exec", name, "--", "sh", "-c", "exit 3")
+				var ee *exec.ExitError
+				require.ErrorAs(t, err, &ee)
+				assert.NotZero(t, ee.ExitCode())
+			})
+		}
+	})
+}
+
+// apiHost is the base URL of the API server cs talks to.
+func apiHost(cs kubernetes.Interface) string {
+	u := cs.CoreV1().RESTClient().Get().URL()
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}
+
+// kubectlDir is the directory of the kubectl binaries (the real file behind
+// the kubectl on PATH).
+func kubectlDir(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("kubectl is not on PATH: %v", err)
+		}
+		t.Skip("kubectl is not on PATH")
+	}
+	real, err := filepath.EvalSymlinks(p)
+	require.NoError(t, err)
+	return filepath.Dir(real)
+}
