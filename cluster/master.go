@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/controller/controllermanager"
 	"github.com/gantryhq/gantry/pki"
 	"github.com/gantryhq/gantry/store"
 	etcdstore "github.com/gantryhq/gantry/store/etcd"
@@ -79,6 +80,15 @@ type MasterConfig struct {
 	// ServiceNodePortRange is where node ports come from; the zero value
 	// means apiserver.DefaultServiceNodePortRange.
 	ServiceNodePortRange apiserver.PortRange
+
+	// DisableControllers runs the master without its controller manager.
+	DisableControllers bool
+	// Controllers selects the controllers like kube-controller-manager's
+	// --controllers ("*", "-nodelifecycle", ...); nil means all.
+	Controllers []string
+	// ControllerManagerAddress is where the controller manager serves
+	// /healthz and /metrics; empty means 127.0.0.1 on a free port.
+	ControllerManagerAddress string
 
 	// NodeNames get a client certificate each (system:node:<name>), for
 	// node agents started with the master's PKI (NodeKubeconfig).
@@ -180,6 +190,8 @@ type Master struct {
 	url           string
 	etcdEndpoints []string
 	pki           *pki.ClusterPKI
+
+	controllers atomic.Pointer[controllermanager.ControllerManager]
 }
 
 // NewMaster validates cfg and returns a master that is not running yet.
@@ -247,6 +259,42 @@ func (m *Master) RESTConfig() (*rest.Config, error) {
 	return p.Kubeconfig(url, p.Admin).RESTConfig()
 }
 
+// startControllers starts the controller manager; its result arrives on
+// done when it stops.
+func (m *Master) startControllers(ctx context.Context, url string, p *pki.ClusterPKI, done chan<- error) error {
+	cfg, err := p.Kubeconfig(url, p.ControllerManager).RESTConfig()
+	if err != nil {
+		return fmt.Errorf("cluster: controller manager: %w", err)
+	}
+	addr := m.cfg.ControllerManagerAddress
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	cm, err := controllermanager.NewControllerManager(controllermanager.Options{
+		Config: cfg, Controllers: m.cfg.Controllers, Address: addr, Logger: m.cfg.Logger, LeaderElect: true,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: controller manager: %w", err)
+	}
+	m.controllers.Store(cm)
+	go func() { done <- cm.Run(ctx) }()
+	return nil
+}
+
+// controllerManagerHealthy is the componentstatuses check of the
+// controller manager: its /healthz.
+func (m *Master) controllerManagerHealthy(ctx context.Context) error {
+	cm := m.controllers.Load()
+	if cm == nil {
+		return errors.New("not started")
+	}
+	addr := cm.Addr()
+	if addr == nil {
+		return errors.New("not serving yet")
+	}
+	return apiserver.HTTPCheck(nil, "http://"+addr.String()+"/healthz")(ctx)
+}
+
 // NodeRESTConfig returns a client-go configuration for node agent name (one
 // of MasterConfig.NodeNames), with its own client certificate. It fails
 // before the master is ready.
@@ -305,8 +353,13 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	defer closeStore()
 
+	var checks []apiserver.ComponentCheck
+	if !m.cfg.DisableControllers {
+		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
+	}
 	authn := requireCredentials{p.Authenticator()}
 	srv, err := apiserver.New(apiserver.Options{
+		ComponentChecks:       checks,
 		Store:                 st,
 		Logger:                log,
 		Authenticator:         authn,
@@ -362,6 +415,48 @@ func (m *Master) Run(ctx context.Context) error {
 	m.mu.Unlock()
 	close(m.ready)
 	log.Info("master ready", "url", url, "etcd", endpoints, "kubeconfig", m.AdminKubeconfig())
+
+	// The controller manager is a client like any other, with its own
+	// certificate; it stops before the API server does.
+	cmCtx, stopControllers := context.WithCancel(ctx)
+	defer stopControllers()
+	cmErr := make(chan error, 1)
+	if m.cfg.DisableControllers {
+		close(cmErr)
+	} else if err := m.startControllers(cmCtx, url, p, cmErr); err != nil {
+		stopServe()
+		<-serveErr
+		return err
+	}
+
+	// Wait for the end; a controller manager that stops on its own (lost
+	// its lease) is logged, the API server keeps serving.
+	watchCM := (<-chan error)(cmErr)
+	for ctx.Err() == nil {
+		select {
+		case err, ok := <-watchCM:
+			if ok && err != nil && ctx.Err() == nil {
+				log.Error("controller manager stopped", "err", err)
+			}
+			watchCM = nil
+			continue
+		case <-ctx.Done():
+		case err := <-serveErr:
+			stopControllers()
+			<-cmErr
+			return fmt.Errorf("cluster: API server stopped: %w", err)
+		case <-etcdDone:
+			stopControllers()
+			<-cmErr
+			stopServe()
+			<-serveErr
+			return errors.New("cluster: embedded etcd stopped on its own")
+		}
+	}
+	stopControllers()
+	if watchCM != nil {
+		<-cmErr
+	}
 
 	select {
 	case <-ctx.Done():

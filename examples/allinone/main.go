@@ -5,9 +5,10 @@
 // state and PKI in --data-dir - and one node: a node agent with its own
 // client certificate, running pods on Docker (--runtime docker, the default;
 // the local images gantry.local/busybox, pause and echo are built on start)
-// or on an in-memory runtime that runs nothing (--runtime fake). There is no
-// scheduler or controller manager in this version yet: pods run when they
-// name the node (spec.nodeName); the program says so when it starts.
+// or on an in-memory runtime that runs nothing (--runtime fake) - and the
+// controller manager. There is no scheduler in this version yet: pods run
+// when they name the node (spec.nodeName); the program says so when it
+// starts.
 //
 //	go run ./examples/allinone --data-dir /tmp/gantry
 //	export KUBECONFIG=/tmp/gantry/kubeconfig
@@ -176,8 +177,10 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
   node        %s, runtime %s
-  scheduler,  not available yet: pods run when they name the node
-  controllers (spec.nodeName: %s); nothing acts on deployments or replica sets
+  controllers replica sets, deployments, endpoints, namespaces, service
+              accounts, garbage collection, node lifecycle
+  scheduler   not available yet: pods run when they name the node
+              (spec.nodeName: %s)
 
 Point kubectl at it:
 
