@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -24,9 +27,12 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/gantryhq/gantry/nodeagent"
+	"github.com/gantryhq/gantry/runtime"
+	"github.com/gantryhq/gantry/runtime/fake"
 )
 
 func TestExecStatus(t *testing.T) {
@@ -280,4 +286,182 @@ func kubectlDir(t *testing.T) string {
 	real, err := filepath.EvalSymlinks(p)
 	require.NoError(t, err)
 	return filepath.Dir(real)
+}
+
+// fakeExec is a fake runtime's exec: "echo args..." writes its arguments,
+// "cat" copies stdin, "fail <msg>" writes msg to stderr and exits 3, and
+// "size" writes the first terminal size it is given.
+func fakeExec(ctx context.Context, _ runtime.ContainerStatus, opts runtime.ExecOptions) (int, error) {
+	switch opts.Cmd[0] {
+	case "echo":
+		_, err := fmt.Fprintln(opts.Stdout, strings.Join(opts.Cmd[1:], " "))
+		return 0, err
+	case "cat":
+		_, err := io.Copy(opts.Stdout, opts.Stdin)
+		return 0, err
+	case "fail":
+		_, err := fmt.Fprintln(opts.Stderr, strings.Join(opts.Cmd[1:], " "))
+		return 3, err
+	case "size":
+		select {
+		case s := <-opts.Resize:
+			_, err := fmt.Fprintf(opts.Stdout, "size %dx%d\n", s.Width, s.Height)
+			return 0, err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return 0, fmt.Errorf("exec %q: %w", opts.Cmd[0], runtime.ErrNotFound)
+}
+
+// TestExecProtocolsOnFakeRuntime runs exec sessions through the API server
+// and the agent's /exec endpoint on the fake runtime, with every protocol
+// client-go speaks.
+func TestExecProtocolsOnFakeRuntime(t *testing.T) {
+	rt, err := fake.New(fake.Options{Images: []string{"app:1"}, Exec: fakeExec})
+	require.NoError(t, err)
+	cs := apiServer(t)
+	agent, err := nodeagent.New(nodeagent.Options{
+		NodeName: "n1", Client: cs, Runtime: rt,
+		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
+		SyncInterval: 100 * time.Millisecond, StatusUpdateInterval: time.Second,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	pods := cs.CoreV1().Pods("default")
+	_, err = pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "app"},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor(t, "the pod to run", 20*time.Second, func() (bool, error) {
+		p, err := pods.Get(ctx, "app", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	cfg := &rest.Config{Host: apiHost(cs)}
+	execURL := func(opts *corev1.PodExecOptions) *url.URL {
+		return cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("app").
+			SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
+	}
+
+	protocols := []struct {
+		name string
+		new  func(u *url.URL) (remotecommand.Executor, error)
+		// exitCodes: the protocol reports exit codes (v4 and later); older
+		// ones report a non-zero exit as a plain error message.
+		exitCodes, halfClose, resize bool
+	}{
+		{"spdy-v4", func(u *url.URL) (remotecommand.Executor, error) {
+			return remotecommand.NewSPDYExecutor(cfg, "POST", u)
+		}, true, true, true},
+		{"spdy-v3", func(u *url.URL) (remotecommand.Executor, error) {
+			tr, up, err := spdy.RoundTripperFor(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return remotecommand.NewSPDYExecutorForProtocols(tr, up, "POST", u, apiremotecommand.StreamProtocolV3Name)
+		}, false, true, true},
+		{"spdy-v2", func(u *url.URL) (remotecommand.Executor, error) {
+			tr, up, err := spdy.RoundTripperFor(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return remotecommand.NewSPDYExecutorForProtocols(tr, up, "POST", u, apiremotecommand.StreamProtocolV2Name)
+		}, false, true, false},
+		{"websocket-v5", func(u *url.URL) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
+		}, true, true, true},
+		{"websocket-v4", func(u *url.URL) (remotecommand.Executor, error) {
+			return remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", u.String(), apiremotecommand.StreamProtocolV4Name)
+		}, true, false, true},
+	}
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			run := func(opts *corev1.PodExecOptions, so remotecommand.StreamOptions) error {
+				e, err := p.new(execURL(opts))
+				require.NoError(t, err)
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				return e.StreamWithContext(sctx, so)
+			}
+			t.Run("stdout", func(t *testing.T) {
+				var stdout bytes.Buffer
+				err := run(&corev1.PodExecOptions{Command: []string{"echo", "a", "b"}, Stdout: true}, remotecommand.StreamOptions{Stdout: &stdout})
+				require.NoError(t, err)
+				assert.Equal(t, "a b\n", stdout.String())
+			})
+			t.Run("stdin", func(t *testing.T) {
+				if !p.halfClose {
+					t.Skip("the protocol cannot signal the end of stdin")
+				}
+				var stdout bytes.Buffer
+				err := run(&corev1.PodExecOptions{Command: []string{"cat"}, Stdin: true, Stdout: true},
+					remotecommand.StreamOptions{Stdin: strings.NewReader("abc"), Stdout: &stdout})
+				require.NoError(t, err)
+				assert.Equal(t, "abc", stdout.String())
+			})
+			t.Run("exit code", func(t *testing.T) {
+				var stdout, stderr bytes.Buffer
+				err := run(&corev1.PodExecOptions{Command: []string{"fail", "oops"}, Stdout: true, Stderr: true},
+					remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+				require.Error(t, err)
+				assert.Equal(t, "oops\n", stderr.String())
+				var ce utilexec.CodeExitError
+				if p.exitCodes {
+					require.ErrorAs(t, err, &ce)
+					assert.Equal(t, 3, ce.ExitStatus())
+				} else {
+					assert.Contains(t, err.Error(), "non-zero exit code")
+				}
+			})
+			t.Run("runtime error", func(t *testing.T) {
+				err := run(&corev1.PodExecOptions{Command: []string{"nonexistent"}, Stdout: true}, remotecommand.StreamOptions{Stdout: &bytes.Buffer{}})
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "nonexistent")
+			})
+			t.Run("tty resize", func(t *testing.T) {
+				if !p.resize {
+					t.Skip("the protocol has no resize stream")
+				}
+				sctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				q := &sizeQueue{ctx: sctx, sizes: make(chan remotecommand.TerminalSize, 1)}
+				q.sizes <- remotecommand.TerminalSize{Width: 100, Height: 30}
+				var stdout bytes.Buffer
+				err := run(&corev1.PodExecOptions{Command: []string{"size"}, Stdout: true, TTY: true},
+					remotecommand.StreamOptions{Stdout: &stdout, Tty: true, TerminalSizeQueue: q})
+				require.NoError(t, err)
+				assert.Equal(t, "size 100x30\n", stdout.String())
+			})
+		})
+	}
+
+	t.Run("rejected", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			pod      string
+			opts     *corev1.PodExecOptions
+			wantCode int32
+			want     string
+		}{
+			{"no command", "app", &corev1.PodExecOptions{Stdout: true}, http.StatusBadRequest, "at least one command"},
+			{"unknown container", "app", &corev1.PodExecOptions{Container: "nope", Command: []string{"echo"}, Stdout: true}, http.StatusBadRequest, "not valid for pod"},
+			{"unknown pod", "nope", &corev1.PodExecOptions{Command: []string{"echo"}, Stdout: true}, http.StatusNotFound, "not found"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				body, err := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(tt.pod).
+					SubResource("exec").VersionedParams(tt.opts, scheme.ParameterCodec).DoRaw(ctx)
+				require.Error(t, err)
+				var st metav1.Status
+				require.NoError(t, json.Unmarshal(body, &st), "body: %s", body)
+				assert.Equal(t, tt.wantCode, st.Code)
+				assert.Contains(t, st.Message, tt.want)
+			})
+		}
+	})
 }
