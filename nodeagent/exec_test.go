@@ -261,6 +261,26 @@ func TestExecOnDocker(t *testing.T) {
 				var ee *exec.ExitError
 				require.ErrorAs(t, err, &ee)
 				assert.NotZero(t, ee.ExitCode())
+
+				// kubectl exec -it needs a terminal: script(1) runs it on a
+				// pseudo-terminal and types our input into it.
+				scriptBin, err := exec.LookPath("script")
+				if err != nil {
+					if os.Getenv("CI") != "" {
+						t.Fatalf("script (util-linux) is missing: %v", err)
+					}
+					t.Skip("script (util-linux) is missing: no terminal for kubectl exec -it")
+				}
+				line := strings.Join(append([]string{"env"}, v.env...), " ") + " " + bin +
+					" --kubeconfig " + kubeconfig + " -s " + host + " -n default exec -it " + name + " -- sh"
+				cctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(cctx, scriptBin, "-qec", line, "/dev/null")
+				cmd.Stdin = strings.NewReader("tty; echo answer=$((6*7))\nexit 0\n")
+				out2, err := cmd.CombinedOutput()
+				require.NoError(t, err, "output: %q", out2)
+				assert.Contains(t, string(out2), "answer=42")
+				assert.Contains(t, string(out2), "/dev/pts/")
 			})
 		}
 	})
