@@ -23,6 +23,7 @@ import (
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -74,6 +75,7 @@ type Reconciler struct {
 	client kubernetes.Interface
 	ds     appslisters.DeploymentLister
 	rss    appslisters.ReplicaSetLister
+	rsInf  cache.SharedIndexInformer
 	clock  clock.WithTicker
 }
 
@@ -90,7 +92,10 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 5
 	}
-	r := &Reconciler{client: opts.Client, ds: opts.Deployments.Lister(), rss: opts.ReplicaSets.Lister(), clock: opts.Clock}
+	r := &Reconciler{client: opts.Client, ds: opts.Deployments.Lister(), rss: opts.ReplicaSets.Lister(), rsInf: opts.ReplicaSets.Informer(), clock: opts.Clock}
+	if err := controller.AddControllerUIDIndex(r.rsInf); err != nil {
+		return nil, fmt.Errorf("deployment: %w", err)
+	}
 	c, err := controller.New(controller.Options{Name: Name, Reconciler: r, Workers: opts.Workers, Clock: opts.Clock, Metrics: opts.Metrics})
 	if err != nil {
 		return nil, err
@@ -171,9 +176,15 @@ func (r *Reconciler) sync(ctx context.Context, d *appsv1.Deployment) (controller
 // claim adopts orphan ReplicaSets matching the selector, releases owned
 // ones that stopped matching, and returns the owned ones.
 func (r *Reconciler) claim(ctx context.Context, d *appsv1.Deployment, sel labels.Selector) ([]*appsv1.ReplicaSet, error) {
-	all, err := r.rss.ReplicaSets(d.Namespace).List(labels.Everything())
+	objs, err := controller.ByControllerUID(r.rsInf, string(d.UID), d.Namespace)
 	if err != nil {
 		return nil, err
+	}
+	all := make([]*appsv1.ReplicaSet, 0, len(objs))
+	for _, o := range objs {
+		if rs, ok := o.(*appsv1.ReplicaSet); ok && rs.Namespace == d.Namespace {
+			all = append(all, rs)
+		}
 	}
 	var out []*appsv1.ReplicaSet
 	for _, rs := range all {

@@ -70,6 +70,7 @@ type kind struct {
 type Reconciler struct {
 	client kubernetes.Interface
 	pods   corelisters.PodLister
+	podInf cache.SharedIndexInformer
 	kind   kind
 	clock  clock.WithTicker
 	burst  int
@@ -184,8 +185,11 @@ func newController(name string, opts Options, k kind, owners cache.SharedIndexIn
 		opts.BurstReplicas = DefaultBurstReplicas
 	}
 	r := &Reconciler{
-		client: opts.Client, pods: opts.Pods.Lister(), kind: k, clock: opts.Clock,
+		client: opts.Client, pods: opts.Pods.Lister(), podInf: opts.Pods.Informer(), kind: k, clock: opts.Clock,
 		burst: opts.BurstReplicas, exp: controller.NewExpectations(opts.Clock),
+	}
+	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c, err := controller.New(controller.Options{
 		Name: name, Reconciler: r, Workers: opts.Workers, Clock: opts.Clock, Metrics: opts.Metrics,
@@ -284,9 +288,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	if err != nil || sel.Empty() {
 		return controller.Result{}, nil // invalid selectors are rejected by validation; never match all
 	}
-	all, err := r.pods.Pods(rs.Namespace).List(labels.Everything())
+	// Only the pods it owns and the orphans of its namespace can be its.
+	objs, err := controller.ByControllerUID(r.podInf, string(rs.UID), rs.Namespace)
 	if err != nil {
 		return controller.Result{}, err
+	}
+	all := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok && p.Namespace == rs.Namespace {
+			all = append(all, p)
+		}
 	}
 	pods, err := r.claim(ctx, rs, sel, all)
 	if err != nil {
