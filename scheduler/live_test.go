@@ -126,7 +126,7 @@ func TestLiveCluster(t *testing.T) {
 		Profiles:       []scheduler.Profile{plugins.DefaultProfile(scheduler.DefaultSchedulerName)},
 		LeaderElection: &scheduler.LeaderElection{Identity: "test", LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 100 * time.Millisecond},
 		InitialBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		FlushPeriod:    20 * time.Millisecond,
+		FlushPeriod: 20 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	dumpEvents = func() {

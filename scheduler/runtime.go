@@ -497,11 +497,6 @@ func (w *waitingPod) Allow(plugin string) {
 }
 
 func (w *waitingPod) Reject(plugin, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, t := range w.pending {
-		t.Stop()
-	}
 	select {
 	case w.done <- NewStatus(Unschedulable, msg).WithPlugin(plugin):
 	default:
@@ -552,8 +547,18 @@ func (f *Framework) WaitOnPermit(ctx context.Context, pod *corev1.Pod) *Status {
 		return nil
 	}
 	defer f.waitingPods.Delete(string(pod.UID))
+	w := v.(*waitingPod)
+	// Timers are stopped here, not in the timer callback: a fake clock
+	// runs callbacks under its own lock.
+	defer func() {
+		w.mu.Lock()
+		for _, t := range w.pending {
+			t.Stop()
+		}
+		w.mu.Unlock()
+	}()
 	select {
-	case s := <-v.(*waitingPod).done:
+	case s := <-w.done:
 		return s
 	case <-ctx.Done():
 		return AsStatus(ctx.Err())
