@@ -90,7 +90,9 @@ type Streamer interface {
 	// once it has exited and its output is copied; a non-zero exit code is
 	// not an error. It fails with ErrNotFound for an absent container and
 	// ErrNotRunning for one that is not running. When ctx ends, Exec stops
-	// copying and returns ctx's error; the command may keep running.
+	// copying and returns ctx's error; the command may keep running. Exec
+	// may return before opts.Stdin is drained: the copy of Stdin then ends
+	// with Stdin's next Read.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 }
 

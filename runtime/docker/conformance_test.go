@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 		return newRuntime(t, cli, docker.Options{})
 	},
 		runtimetest.Network(func(t *testing.T) runtime.NetworkConfig { return testNetwork(t, cli) }),
-		runtimetest.RemovableImage(func(t *testing.T) string {
+		runtimetest.RemovableImage(func(t *testing.T, _ runtime.Runtime) string {
 			ref := "gantry.local/rmtest-" + strings.ToLower(rand.Text()[:10]) + ":1"
 			_, err := cli.ImageTag(t.Context(), client.ImageTagOptions{Source: images.Busybox, Target: ref})
 			require.NoError(t, err)

@@ -75,8 +75,9 @@ type Behavior struct {
 	ExitCode  int
 	Reason    string
 	// TermDelay is how long the container takes to exit after SIGTERM, with
-	// TermExitCode. If the grace period ends first, it is killed: exit code
-	// 137. IgnoreSIGTERM: it never exits on SIGTERM.
+	// TermExitCode (0: at once, even with a zero grace period). If the grace
+	// period ends first, it is killed: exit code 137. IgnoreSIGTERM: it never
+	// exits on SIGTERM.
 	TermDelay     time.Duration
 	TermExitCode  int
 	IgnoreSIGTERM bool
@@ -599,7 +600,7 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, gracePeriod time
 	}
 	gracePeriod = max(0, gracePeriod)
 	e := &exit{at: now.Add(gracePeriod), code: 137, reason: runtime.ReasonError}
-	if !c.beh.IgnoreSIGTERM && c.beh.TermDelay < gracePeriod {
+	if !c.beh.IgnoreSIGTERM && (c.beh.TermDelay == 0 || c.beh.TermDelay < gracePeriod) {
 		e = &exit{at: now.Add(c.beh.TermDelay), code: c.beh.TermExitCode}
 	}
 	if c.pending == nil || e.at.Before(c.pending.at) {

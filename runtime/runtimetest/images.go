@@ -82,7 +82,7 @@ func testImages(h *harness) {
 	if h.cfg.removableImage == nil {
 		t.Skip("no RemovableImage option: not removing a present image")
 	}
-	ref := h.cfg.removableImage(t)
+	ref := h.cfg.removableImage(t, h.rt)
 	_, err = h.rt.ImageStatus(h.ctx, ref)
 	require.NoError(t, err, "RemovableImage %s must be present", ref)
 	require.NoError(t, h.rt.RemoveImage(h.ctx, ref))

@@ -37,7 +37,7 @@ type Option func(*config)
 type config struct {
 	lacks          map[Capability]string
 	network        func(t *testing.T) runtime.NetworkConfig
-	removableImage func(t *testing.T) string
+	removableImage func(t *testing.T, rt runtime.Runtime) string
 }
 
 // Lacks declares that the runtime lacks capability c, for reason: the tests
@@ -54,10 +54,10 @@ func Network(f func(t *testing.T) runtime.NetworkConfig) Option {
 	return func(cfg *config) { cfg.network = f }
 }
 
-// RemovableImage gives a present image reference the suite may remove (for
-// example a fresh tag of Busybox) and cleans it up. Without it the test of
-// removing a present image is skipped.
-func RemovableImage(f func(t *testing.T) string) Option {
+// RemovableImage makes an image present in rt that the suite may remove
+// (for example a fresh tag of Busybox), returns its reference, and cleans it
+// up. Without it the test of removing a present image is skipped.
+func RemovableImage(f func(t *testing.T, rt runtime.Runtime) string) Option {
 	return func(cfg *config) { cfg.removableImage = f }
 }
 
