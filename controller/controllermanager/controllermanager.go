@@ -22,6 +22,7 @@ import (
 	"github.com/gantryhq/gantry/controller/garbagecollector"
 	"github.com/gantryhq/gantry/controller/namespace"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
+	"github.com/gantryhq/gantry/controller/podgc"
 	"github.com/gantryhq/gantry/controller/replicaset"
 	"github.com/gantryhq/gantry/controller/serviceaccount"
 )
@@ -43,6 +44,8 @@ type Options struct {
 	// NodeLifecycle configures the node lifecycle controller; its Client,
 	// informers and Clock are filled in.
 	NodeLifecycle nodelifecycle.Options
+	// PodGC configures the pod garbage collector likewise.
+	PodGC podgc.Options
 	// Leader election on LeaseNamespace/LeaseName (defaults
 	// kube-system/gantry-controller-manager), see controller.ManagerOptions.
 	LeaderElect                               bool
@@ -66,11 +69,12 @@ type ControllerManager struct {
 }
 
 // Register adds every controller of this module to m.
-func Register(m *controller.Manager, nl nodelifecycle.Options) error {
+func Register(m *controller.Manager, nl nodelifecycle.Options, pg podgc.Options) error {
 	for _, reg := range []func(*controller.Manager) error{
 		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
 		serviceaccount.Register, garbagecollector.Register,
 		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
+		func(m *controller.Manager) error { return podgc.Register(m, pg) },
 	} {
 		if err := reg(m); err != nil {
 			return err
@@ -113,7 +117,7 @@ func NewControllerManager(opts Options) (*ControllerManager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Register(m, opts.NodeLifecycle); err != nil {
+	if err := Register(m, opts.NodeLifecycle, opts.PodGC); err != nil {
 		return nil, err
 	}
 	return &ControllerManager{m: m}, nil
