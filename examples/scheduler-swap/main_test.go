@@ -49,7 +49,9 @@ contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
 `), 0o600))
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--kubeconfig", kc, "--scheduler-name", "most-pods", "--healthz-bind-address", ""}) }()
+	go func() {
+		done <- run(ctx, []string{"--kubeconfig", kc, "--scheduler-name", "most-pods", "--healthz-bind-address", ""})
+	}()
 	for i := 0; i < 3; i++ {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "p-"}, Spec: corev1.PodSpec{
 			SchedulerName: "most-pods",
