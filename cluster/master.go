@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,11 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/controller/controllermanager"
 	"github.com/gantryhq/gantry/pki"
+	"github.com/gantryhq/gantry/scheduler"
+	"github.com/gantryhq/gantry/scheduler/plugins"
 	"github.com/gantryhq/gantry/store"
 	etcdstore "github.com/gantryhq/gantry/store/etcd"
 )
@@ -89,6 +93,12 @@ type MasterConfig struct {
 	// ControllerManagerAddress is where the controller manager serves
 	// /healthz and /metrics; empty means 127.0.0.1 on a free port.
 	ControllerManagerAddress string
+
+	// DisableScheduler runs the master without its scheduler.
+	DisableScheduler bool
+	// SchedulerAddress is where the scheduler serves /healthz and
+	// /metrics; empty means 127.0.0.1 on a free port.
+	SchedulerAddress string
 
 	// NodeNames get a client certificate each (system:node:<name>), for
 	// node agents started with the master's PKI (NodeKubeconfig).
@@ -191,7 +201,8 @@ type Master struct {
 	etcdEndpoints []string
 	pki           *pki.ClusterPKI
 
-	controllers atomic.Pointer[controllermanager.ControllerManager]
+	controllers   atomic.Pointer[controllermanager.ControllerManager]
+	schedulerAddr atomic.Value // string
 }
 
 // NewMaster validates cfg and returns a master that is not running yet.
@@ -281,6 +292,55 @@ func (m *Master) startControllers(ctx context.Context, url string, p *pki.Cluste
 	return nil
 }
 
+// startScheduler starts the scheduler with the default profile; its result
+// arrives on done when it stops.
+func (m *Master) startScheduler(ctx context.Context, url string, p *pki.ClusterPKI, done chan<- error) error {
+	cfg, err := p.Kubeconfig(url, p.Scheduler).RESTConfig()
+	if err != nil {
+		return fmt.Errorf("cluster: scheduler: %w", err)
+	}
+	cfg.UserAgent = "gantry-scheduler"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster: scheduler: %w", err)
+	}
+	r, err := scheduler.NewRunner(scheduler.RunnerOptions{
+		Client:         cs,
+		Registry:       plugins.NewRegistry(),
+		Profiles:       []scheduler.Profile{plugins.DefaultProfile(scheduler.DefaultSchedulerName)},
+		LeaderElection: &scheduler.LeaderElection{},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: scheduler: %w", err)
+	}
+	addr := m.cfg.SchedulerAddress
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cluster: scheduler: %w", err)
+	}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	m.schedulerAddr.Store(l.Addr().String())
+	go func() {
+		err := r.Run(ctx)
+		srv.Close()
+		done <- err
+	}()
+	return nil
+}
+
+// schedulerHealthy is the componentstatuses check of the scheduler.
+func (m *Master) schedulerHealthy(ctx context.Context) error {
+	addr, _ := m.schedulerAddr.Load().(string)
+	if addr == "" {
+		return errors.New("not started")
+	}
+	return apiserver.HTTPCheck(nil, "http://"+addr+"/healthz")(ctx)
+}
+
 // controllerManagerHealthy is the componentstatuses check of the
 // controller manager: its /healthz.
 func (m *Master) controllerManagerHealthy(ctx context.Context) error {
@@ -354,6 +414,9 @@ func (m *Master) Run(ctx context.Context) error {
 	defer closeStore()
 
 	var checks []apiserver.ComponentCheck
+	if !m.cfg.DisableScheduler {
+		checks = append(checks, apiserver.ComponentCheck{Name: "scheduler", Check: m.schedulerHealthy})
+	}
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
@@ -418,61 +481,76 @@ func (m *Master) Run(ctx context.Context) error {
 
 	// The controller manager is a client like any other, with its own
 	// certificate; it stops before the API server does.
-	cmCtx, stopControllers := context.WithCancel(ctx)
-	defer stopControllers()
-	cmErr := make(chan error, 1)
-	if m.cfg.DisableControllers {
-		close(cmErr)
-	} else if err := m.startControllers(cmCtx, url, p, cmErr); err != nil {
-		stopServe()
-		<-serveErr
-		return err
+	componentsCtx, cancelComponents := context.WithCancel(ctx)
+	defer cancelComponents()
+	componentErr := make(chan error, 2)
+	components := 0
+	if !m.cfg.DisableControllers {
+		if err := m.startControllers(componentsCtx, url, p, componentErr); err != nil {
+			stopServe()
+			<-serveErr
+			return err
+		}
+		components++
+	}
+	if !m.cfg.DisableScheduler {
+		if err := m.startScheduler(componentsCtx, url, p, componentErr); err != nil {
+			cancelComponents()
+			for range components {
+				<-componentErr
+			}
+			stopServe()
+			<-serveErr
+			return err
+		}
+		components++
 	}
 
-	// Wait for the end; a controller manager that stops on its own (lost
-	// its lease) is logged, the API server keeps serving.
-	watchCM := (<-chan error)(cmErr)
+	// Wait for the end; a scheduler or controller manager that stops on
+	// its own (lost its lease) is logged, the API server keeps serving.
+	stopComponents := func() {
+		cancelComponents()
+		for ; components > 0; components-- {
+			<-componentErr
+		}
+	}
 	for ctx.Err() == nil {
 		select {
-		case err, ok := <-watchCM:
-			if ok && err != nil && ctx.Err() == nil {
-				log.Error("controller manager stopped", "err", err)
+		case err := <-componentErr:
+			components--
+			if err != nil && ctx.Err() == nil {
+				log.Error("a master component stopped", "err", err)
 			}
-			watchCM = nil
 			continue
 		case <-ctx.Done():
 		case err := <-serveErr:
-			stopControllers()
-			<-cmErr
+			stopComponents()
+			if ctx.Err() != nil { // shut down with the rest
+				if err != nil {
+					return fmt.Errorf("cluster: API server shutdown: %w", err)
+				}
+				return nil
+			}
+			if err == nil {
+				err = errors.New("no error reported")
+			}
 			return fmt.Errorf("cluster: API server stopped: %w", err)
 		case <-etcdDone:
-			stopControllers()
-			<-cmErr
+			stopComponents()
 			stopServe()
 			<-serveErr
 			return errors.New("cluster: embedded etcd stopped on its own")
 		}
 	}
-	stopControllers()
-	if watchCM != nil {
-		<-cmErr
-	}
+	stopComponents()
 
-	select {
-	case <-ctx.Done():
-		log.Info("master shutting down")
-		stopServe()
-		if err := <-serveErr; err != nil {
-			return fmt.Errorf("cluster: API server shutdown: %w", err)
-		}
-		return nil
-	case err := <-serveErr:
-		return fmt.Errorf("cluster: API server stopped: %w", err)
-	case <-etcdDone:
-		stopServe()
-		<-serveErr
-		return errors.New("cluster: embedded etcd stopped on its own")
+	// ctx is done: stop serving (the store and etcd stop in the defers).
+	log.Info("master shutting down")
+	stopServe()
+	if err := <-serveErr; err != nil {
+		return fmt.Errorf("cluster: API server shutdown: %w", err)
 	}
+	return nil
 }
 
 // acceptNotifier closes accepting when Accept is first called.

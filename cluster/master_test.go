@@ -94,20 +94,20 @@ func TestMasterRestart(t *testing.T) {
 	requireMode(t, filepath.Join(dir, "pki", "ca.key"), 0o600)
 	cs := adminClient(t, m)
 
-	// What kubectl get cs shows: etcd and the controller manager, healthy
-	// (the controller manager's /healthz answers once it serves).
+	// What kubectl get cs shows: etcd, the scheduler and the controller
+	// manager, healthy (their /healthz answers once they serve).
 	require.Eventually(t, func() bool {
 		statuses, err := cs.CoreV1().ComponentStatuses().List(ctx, metav1.ListOptions{})
-		if err != nil || len(statuses.Items) != 2 {
+		if err != nil || len(statuses.Items) != 3 {
 			return false
 		}
-		for i, name := range []string{"etcd-0", "controller-manager"} {
+		for i, name := range []string{"etcd-0", "scheduler", "controller-manager"} {
 			if statuses.Items[i].Name != name || statuses.Items[i].Conditions[0].Status != corev1.ConditionTrue {
 				return false
 			}
 		}
 		return true
-	}, 30*time.Second, 50*time.Millisecond, "etcd-0 and controller-manager Healthy")
+	}, 30*time.Second, 50*time.Millisecond, "etcd-0, scheduler and controller-manager Healthy")
 
 	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})

@@ -5,10 +5,9 @@
 // state and PKI in --data-dir - and one node: a node agent with its own
 // client certificate, running pods on Docker (--runtime docker, the default;
 // the local images gantry.local/busybox, pause and echo are built on start)
-// or on an in-memory runtime that runs nothing (--runtime fake) - and the
-// controller manager. There is no scheduler in this version yet: pods run
-// when they name the node (spec.nodeName); the program says so when it
-// starts.
+// or on an in-memory runtime that runs nothing (--runtime fake) - with the
+// scheduler and the controller manager. The service proxy and the overlay
+// are not there yet; the program says so when it starts.
 //
 //	go run ./examples/allinone --data-dir /tmp/gantry
 //	export KUBECONFIG=/tmp/gantry/kubeconfig
@@ -177,10 +176,11 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
   node        %s, runtime %s
+  scheduler   default plugins (resources, affinity, taints, spread, ...)
   controllers replica sets, deployments, endpoints, namespaces, service
               accounts, garbage collection, node lifecycle
-  scheduler   not available yet: pods run when they name the node
-              (spec.nodeName: %s)
+  not yet     service proxy and overlay (services get cluster IPs and node
+              ports but no data plane), RBAC
 
 Point kubectl at it:
 
@@ -189,7 +189,7 @@ Point kubectl at it:
   kubectl get nodes
 
 Press Ctrl-C to stop; the state in %s is kept for the next start.
-`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote, nd.name,
+`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote,
 		m.AdminKubeconfig(), cfg.DataDir)
 }
 
