@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,4 +328,49 @@ func TestOptions(t *testing.T) {
 			require.ErrorIs(t, err, runtime.ErrInvalidArgument, tc.name)
 		}
 	}
+}
+
+// A pod start costs the Docker API calls of the two containers and nothing
+// more (no inspects, no network lookups once the network is known): the
+// runtime's overhead over bare Docker, which BenchmarkPodStart measures,
+// stays near zero.
+func TestPodStartAPICalls(t *testing.T) {
+	f := newFixture(t, docker.Options{})
+	var mu sync.Mutex
+	var calls []string
+	cli, err := client.New(client.FromEnv, client.WithHTTPRequestHook(func(r *http.Request) error {
+		mu.Lock()
+		defer mu.Unlock()
+		p := r.URL.Path
+		if i := strings.Index(p[1:], "/"); strings.HasPrefix(p, "/v") && i > 0 {
+			p = p[i+1:] // drop the API version
+		}
+		calls = append(calls, r.Method+" "+p)
+		return nil
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	rt := newRuntime(t, cli, docker.Options{})
+	nc := testNetwork(t, f.cli)
+	startPod := func(name string) (string, string) {
+		pod := f.pod(name)
+		pod.Network = nc
+		sb := f.sandbox(rt, pod)
+		id, err := rt.CreateContainer(f.ctx, sb, runtime.ContainerConfig{Name: "app", Image: images.Busybox, Command: []string{"sleep", "3600"}})
+		require.NoError(t, err)
+		require.NoError(t, rt.StartContainer(f.ctx, id))
+		return sb, id
+	}
+	startPod("warm") // negotiates the API version, creates the network
+
+	mu.Lock()
+	calls = nil
+	mu.Unlock()
+	sb, id := startPod("counted")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{
+		"POST /containers/create", "POST /containers/" + sb + "/start",
+		"POST /containers/create", "POST /containers/" + id + "/start",
+	}, calls)
 }

@@ -15,4 +15,8 @@
 // cheap to call at the start of every test. Each image is tagged [Version]
 // and latest; use the versioned names (pull policy IfNotPresent) so that no
 // node agent tries to pull them.
+//
+// Outside tests, build them with
+//
+//	go run github.com/gantryhq/gantry/runtime/images/build
 package images
