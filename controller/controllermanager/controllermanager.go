@@ -20,6 +20,7 @@ import (
 	"github.com/gantryhq/gantry/controller/deployment"
 	"github.com/gantryhq/gantry/controller/endpoints"
 	"github.com/gantryhq/gantry/controller/garbagecollector"
+	"github.com/gantryhq/gantry/controller/job"
 	"github.com/gantryhq/gantry/controller/namespace"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/controller/podgc"
@@ -72,7 +73,7 @@ type ControllerManager struct {
 func Register(m *controller.Manager, nl nodelifecycle.Options, pg podgc.Options) error {
 	for _, reg := range []func(*controller.Manager) error{
 		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
-		serviceaccount.Register, garbagecollector.Register,
+		serviceaccount.Register, garbagecollector.Register, job.Register,
 		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
 		func(m *controller.Manager) error { return podgc.Register(m, pg) },
 	} {

@@ -1,0 +1,272 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	batchinformers "k8s.io/client-go/informers/batch/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+
+	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/replicaset"
+)
+
+// Name is the controller's name in --controllers.
+const Name = "job"
+
+var gvk = batchv1.SchemeGroupVersion.WithKind("Job")
+
+// Options configure the controller. Client, Jobs and Pods are required.
+type Options struct {
+	Client  kubernetes.Interface
+	Jobs    batchinformers.JobInformer
+	Pods    coreinformers.PodInformer
+	Clock   clock.WithTicker
+	Workers int
+	Metrics *controller.Metrics
+}
+
+// Reconciler is the Job reconcile logic.
+type Reconciler struct {
+	client kubernetes.Interface
+	jobs   batchlisters.JobLister
+	podInf cache.SharedIndexInformer
+	clock  clock.WithTicker
+	exp    *controller.Expectations
+}
+
+var _ controller.Reconciler = (*Reconciler)(nil)
+
+// New returns the Job controller.
+func New(opts Options) (*controller.Controller, error) {
+	if opts.Client == nil || opts.Jobs == nil || opts.Pods == nil {
+		return nil, errors.New("job: Options.Client, Jobs and Pods are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 5
+	}
+	r := &Reconciler{client: opts.Client, jobs: opts.Jobs.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock)}
+	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	c, err := controller.New(controller.Options{Name: Name, Reconciler: r, Workers: opts.Workers, Clock: opts.Clock, Metrics: opts.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Watch(opts.Jobs.Informer(), controller.ForObject()); err != nil {
+		return nil, err
+	}
+	owner := controller.ForControllerOwner(gvk.GroupKind())
+	reg, err := r.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			for _, req := range owner.Map(obj) {
+				r.exp.Observed(req.String(), 1, 0)
+				c.Enqueue(req)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			for _, req := range owner.Map(obj) {
+				c.Enqueue(req)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			for _, req := range owner.Map(obj) {
+				r.exp.Observed(req.String(), 0, 1)
+				c.Enqueue(req)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.WaitFor(reg.HasSynced)
+	return c, nil
+}
+
+// Register adds the controller to m.
+func Register(m *controller.Manager) error {
+	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
+		f := m.InformerFactory()
+		return New(Options{Client: m.Client(), Jobs: f.Batch().V1().Jobs(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics()})
+	}})
+}
+
+func finished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func setCond(st *batchv1.JobStatus, t batchv1.JobConditionType, reason, msg string, now time.Time) {
+	for _, c := range st.Conditions {
+		if c.Type == t {
+			return
+		}
+	}
+	nt := metav1.NewTime(now)
+	st.Conditions = append(st.Conditions, batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: msg, LastProbeTime: nt, LastTransitionTime: nt})
+}
+
+// Reconcile runs the Job req names one step.
+func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
+	key := req.String()
+	j, err := r.jobs.Jobs(req.Namespace).Get(req.Name)
+	if apierrors.IsNotFound(err) {
+		r.exp.Forget(key)
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	if finished(j) || j.DeletionTimestamp != nil {
+		return controller.Result{}, nil
+	}
+	what := fmt.Sprintf("job %q", key)
+	now := r.clock.Now()
+	objs, err := r.podInf.GetIndexer().ByIndex(controller.ControllerUIDIndex, string(j.UID))
+	if err != nil {
+		return controller.Result{}, err
+	}
+	var active []*corev1.Pod
+	var succeeded, failed, ready int32
+	for _, o := range objs {
+		p := o.(*corev1.Pod)
+		switch {
+		case p.Status.Phase == corev1.PodSucceeded:
+			succeeded++
+		case p.Status.Phase == corev1.PodFailed:
+			failed++
+		case p.DeletionTimestamp == nil:
+			active = append(active, p)
+			if controller.PodReady(p) {
+				ready++
+			}
+		}
+	}
+	st := *j.Status.DeepCopy()
+	if st.StartTime == nil {
+		st.StartTime = &metav1.Time{Time: now}
+	}
+	st.Succeeded, st.Failed, st.Ready = succeeded, failed, ptr.To(ready)
+	parallelism := ptr.Deref(j.Spec.Parallelism, 1)
+	var requeue time.Duration
+	failReason, failMsg := "", ""
+	if d := j.Spec.ActiveDeadlineSeconds; d != nil {
+		end := st.StartTime.Add(time.Duration(*d) * time.Second)
+		if !now.Before(end) {
+			failReason, failMsg = batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
+		} else {
+			requeue = end.Sub(now)
+		}
+	}
+	if failed > ptr.Deref(j.Spec.BackoffLimit, 6) {
+		failReason, failMsg = batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit"
+	}
+	complete := false
+	if c := j.Spec.Completions; c != nil {
+		complete = succeeded >= *c
+	} else {
+		complete = succeeded > 0 && len(active) == 0
+	}
+	var manageErr error
+	switch {
+	case failReason != "" || complete:
+		manageErr = r.deleteAll(ctx, active)
+		active = nil
+		if failReason != "" {
+			setCond(&st, batchv1.JobFailureTarget, failReason, failMsg, now)
+			setCond(&st, batchv1.JobFailed, failReason, failMsg, now)
+		} else {
+			setCond(&st, batchv1.JobSuccessCriteriaMet, "CompletionsReached", "Reached expected number of succeeded pods", now)
+			setCond(&st, batchv1.JobComplete, "CompletionsReached", "Reached expected number of succeeded pods", now)
+			st.CompletionTime = &metav1.Time{Time: now}
+		}
+		requeue = 0
+	case r.exp.Satisfied(key):
+		want := parallelism
+		if c := j.Spec.Completions; c != nil {
+			want = min(parallelism, *c-succeeded)
+		} else if succeeded > 0 {
+			want = 0
+		}
+		diff := int(want) - len(active)
+		if diff > 0 {
+			r.exp.Expect(key, diff, 0)
+			n, err := replicaset.SlowStartBatch(diff, 1, func() error { return r.createPod(ctx, j) })
+			if n < diff {
+				r.exp.Observed(key, diff-n, 0)
+			}
+			manageErr = err
+			st.Active = int32(len(active) + n)
+		} else if diff < 0 {
+			victims := replicaset.PodsToDelete(active, -diff)
+			r.exp.Expect(key, 0, len(victims))
+			manageErr = r.deleteAll(ctx, victims)
+			st.Active = int32(len(active) - len(victims))
+		} else {
+			st.Active = int32(len(active))
+		}
+	default:
+		st.Active = int32(len(active))
+	}
+	if failReason != "" || complete {
+		st.Active = 0
+	}
+	if !apiequality.Semantic.DeepEqual(st, j.Status) {
+		j = j.DeepCopy()
+		j.Status = st
+		if _, err := r.client.BatchV1().Jobs(j.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return controller.Result{}, fmt.Errorf("%s: update status: %w", what, err)
+		}
+	}
+	if manageErr != nil {
+		return controller.Result{}, fmt.Errorf("%s: %w", what, manageErr)
+	}
+	return controller.Result{RequeueAfter: requeue}, nil
+}
+
+func (r *Reconciler) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
+	var errs []error
+	for _, p := range pods {
+		if err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete pod %q: %w", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) createPod(ctx context.Context, j *batchv1.Job) error {
+	t := j.Spec.Template.DeepCopy()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: j.Name + "-", Namespace: j.Namespace, Labels: t.Labels, Annotations: t.Annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(j, gvk)},
+		},
+		Spec: t.Spec,
+	}
+	if _, err := r.client.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create pod: %w", err)
+	}
+	return nil
+}
