@@ -26,13 +26,12 @@ type QueuedPodInfo struct {
 	Timestamp time.Time
 	// Attempts counts scheduling attempts.
 	Attempts int
-	// UnschedulablePlugins names the plugins that rejected the pod last.
-	UnschedulablePlugins sets.Set[string]
 
 	// UnschedulableSince is when the pod last became unschedulable.
 	UnschedulableSince time.Time
 	backoffExpiry      time.Time
 	index              int
+	seq                uint64
 }
 
 // QueueSortPlugin orders the active queue. A profile has at most one.

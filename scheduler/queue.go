@@ -56,6 +56,7 @@ type Queue struct {
 	where         map[types.UID]*QueuedPodInfo // every pod in active or backoff
 	inFlight      map[types.UID]bool
 
+	seq              uint64
 	schedulingCycle  int64
 	moveRequestCycle int64
 	closed           bool
@@ -66,8 +67,20 @@ type podHeap struct {
 	less  func(a, b *QueuedPodInfo) bool
 }
 
-func (h *podHeap) Len() int           { return len(h.items) }
-func (h *podHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+func (h *podHeap) Len() int { return len(h.items) }
+
+// Less orders by the heap's function, then by arrival sequence, so that
+// equal keys pop in a deterministic order.
+func (h *podHeap) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	if h.less(a, b) {
+		return true
+	}
+	if h.less(b, a) {
+		return false
+	}
+	return a.seq < b.seq
+}
 func (h *podHeap) Swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
 	h.items[i].index = i
@@ -139,7 +152,8 @@ func (q *Queue) Add(pod *corev1.Pod) {
 		return
 	}
 	now := q.opts.Now()
-	q.pushActive(&QueuedPodInfo{PodInfo: NewPodInfo(pod), Timestamp: now, index: -1})
+	q.seq++
+	q.pushActive(&QueuedPodInfo{PodInfo: NewPodInfo(pod), Timestamp: now, index: -1, seq: q.seq})
 }
 
 func (q *Queue) isActive(qp *QueuedPodInfo) bool {
