@@ -98,4 +98,3 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resourc
 	proxy.ServeHTTP(w, r)
 	return nil
 }
-

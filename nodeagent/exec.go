@@ -91,6 +91,8 @@ type execStreams struct {
 	stdout, stderr io.Writer
 	errorStream    io.Writer
 	resize         io.Reader
+	// gone, when set, is closed once the client has gone.
+	gone <-chan struct{}
 }
 
 // serveExec serves GET and POST
@@ -161,13 +163,12 @@ func (a *Agent) execWebSocket(w http.ResponseWriter, r *http.Request, req execRe
 		remotecommand.StreamStdOut: wsstream.WriteChannel,
 		remotecommand.StreamStdErr: wsstream.WriteChannel,
 		remotecommand.StreamErr:    wsstream.WriteChannel,
-		remotecommand.StreamResize: wsstream.IgnoreChannel,
+		// Always readable: it ends when the connection does, which tells
+		// that the client has gone.
+		remotecommand.StreamResize: wsstream.ReadChannel,
 	}
 	if req.stdin {
 		channels[remotecommand.StreamStdIn] = wsstream.ReadChannel
-	}
-	if req.tty {
-		channels[remotecommand.StreamResize] = wsstream.ReadChannel
 	}
 	protocols := make(map[string]wsstream.ChannelProtocolConfig, len(wsExecProtocols))
 	for _, p := range wsExecProtocols {
@@ -191,9 +192,27 @@ func (a *Agent) execWebSocket(w http.ResponseWriter, r *http.Request, req execRe
 	if req.stderr {
 		s.stderr = rwc[remotecommand.StreamStdErr]
 	}
+	// The resize channel's reader ends when the connection does. Without
+	// a terminal clients send nothing on it; with one, resizes are passed
+	// on through a pipe.
+	gone := make(chan struct{})
+	s.gone = gone
+	var sizes *io.PipeWriter
 	if req.tty {
-		s.resize = rwc[remotecommand.StreamResize]
+		var pr *io.PipeReader
+		pr, sizes = io.Pipe()
+		s.resize = pr
+		defer pr.Close() // unblocks the copy below once the session is over
 	}
+	go func() {
+		defer close(gone)
+		if sizes == nil {
+			_, _ = io.Copy(io.Discard, rwc[remotecommand.StreamResize])
+			return
+		}
+		_, err := io.Copy(sizes, rwc[remotecommand.StreamResize])
+		_ = sizes.CloseWithError(err)
+	}()
 	a.runExec(r.Context(), req, id, s)
 }
 
@@ -305,6 +324,15 @@ func (a *Agent) execSPDY(w http.ResponseWriter, r *http.Request, req execRequest
 func (a *Agent) runExec(ctx context.Context, req execRequest, id string, s execStreams) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if s.gone != nil {
+		go func() {
+			select {
+			case <-s.gone:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	opts := runtime.ExecOptions{Cmd: req.cmd, TTY: req.tty, Stdout: s.stdout, Stderr: s.stderr}
 	if s.stdin != nil {
 		opts.Stdin = s.stdin

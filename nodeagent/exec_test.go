@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,11 +309,35 @@ func kubectlDir(t *testing.T) string {
 	return filepath.Dir(real)
 }
 
+// blockers are the sessions of the fake exec command "block <key>": it
+// closes started[key], waits until its context ends, then closes ended[key].
+var blockers = struct {
+	sync.Mutex
+	started, ended map[string]chan struct{}
+}{started: map[string]chan struct{}{}, ended: map[string]chan struct{}{}}
+
+// blocker returns the started and ended channels of key.
+func blocker(key string) (started, ended chan struct{}) {
+	blockers.Lock()
+	defer blockers.Unlock()
+	if blockers.started[key] == nil {
+		blockers.started[key], blockers.ended[key] = make(chan struct{}), make(chan struct{})
+	}
+	return blockers.started[key], blockers.ended[key]
+}
+
 // fakeExec is a fake runtime's exec: "echo args..." writes its arguments,
-// "cat" copies stdin, "fail <msg>" writes msg to stderr and exits 3, and
-// "size" writes the first terminal size it is given.
+// "cat" copies stdin, "fail <msg>" writes msg to stderr and exits 3,
+// "size" writes the first terminal size it is given, and "block <key>" runs
+// until its context ends (see blockers).
 func fakeExec(ctx context.Context, _ runtime.ContainerStatus, opts runtime.ExecOptions) (int, error) {
 	switch opts.Cmd[0] {
+	case "block":
+		started, ended := blocker(opts.Cmd[1])
+		close(started)
+		<-ctx.Done()
+		close(ended)
+		return 0, ctx.Err()
 	case "echo":
 		_, err := fmt.Fprintln(opts.Stdout, strings.Join(opts.Cmd[1:], " "))
 		return 0, err
@@ -443,6 +468,37 @@ func TestExecProtocolsOnFakeRuntime(t *testing.T) {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "nonexistent")
 			})
+			for _, tty := range []bool{false, true} {
+				t.Run(fmt.Sprintf("client gone tty=%v", tty), func(t *testing.T) {
+					// When the client goes away, the agent ends the runtime's exec.
+					key := fmt.Sprintf("%s-%v", p.name, tty)
+					started, ended := blocker(key)
+					sctx, cancel := context.WithCancel(ctx)
+					defer cancel()
+					so := remotecommand.StreamOptions{Stdout: &bytes.Buffer{}, Tty: tty}
+					if tty {
+						so.TerminalSizeQueue = &sizeQueue{ctx: sctx, sizes: make(chan remotecommand.TerminalSize)}
+					}
+					e, err := p.new(execURL(&corev1.PodExecOptions{Command: []string{"block", key}, Stdout: true, TTY: tty}))
+					require.NoError(t, err)
+					errc := make(chan error, 1)
+					go func() { errc <- e.StreamWithContext(sctx, so) }()
+					select {
+					case <-started:
+					case err := <-errc:
+						t.Fatalf("the session ended before the command started: %v", err)
+					case <-time.After(10 * time.Second):
+						t.Fatal("the command did not start")
+					}
+					cancel()
+					select {
+					case <-ended:
+					case <-time.After(10 * time.Second):
+						t.Fatal("the exec went on after the client had gone")
+					}
+					<-errc
+				})
+			}
 			t.Run("tty resize", func(t *testing.T) {
 				if !p.resize {
 					t.Skip("the protocol has no resize stream")
@@ -460,6 +516,19 @@ func TestExecProtocolsOnFakeRuntime(t *testing.T) {
 		})
 	}
 
+	t.Run("discovery", func(t *testing.T) {
+		list, err := cs.Discovery().ServerResourcesForGroupVersion("v1")
+		require.NoError(t, err)
+		var found *metav1.APIResource
+		for i := range list.APIResources {
+			if list.APIResources[i].Name == "pods/exec" {
+				found = &list.APIResources[i]
+			}
+		}
+		require.NotNil(t, found, "pods/exec is not in discovery")
+		assert.Equal(t, "PodExecOptions", found.Kind)
+		assert.ElementsMatch(t, []string{"create", "get"}, []string(found.Verbs))
+	})
 	t.Run("rejected", func(t *testing.T) {
 		tests := []struct {
 			name     string
