@@ -112,8 +112,8 @@ func TestKubectl(t *testing.T) {
 	bins := kubectlBinaries(t)
 	for name, bin := range bins {
 		t.Run(name, func(t *testing.T) {
-			_, cs, hs := newTestServer(t)
-			k := &kubectlRunner{t: t, bin: bin, server: hs.URL, home: t.TempDir()}
+			_, cs, url := newTestServer(t)
+			k := &kubectlRunner{t: t, bin: bin, server: url, home: t.TempDir()}
 			ctx := context.Background()
 
 			// A node, as a node agent would register it.

@@ -242,13 +242,13 @@ func TestPagination(t *testing.T) {
 }
 
 func TestTablesDiscoveryAndMetrics(t *testing.T) {
-	_, cs, hs := newTestServer(t)
+	_, cs, url := newTestServer(t)
 	ctx := context.Background()
 	_, err := cs.CoreV1().Pods("default").Create(ctx, testPod("p"), metav1.CreateOptions{})
 	require.NoError(t, err)
 
 	get := func(path, accept string) (*http.Response, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, hs.URL+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
 		}

@@ -2,7 +2,6 @@ package apiserver_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -14,27 +13,18 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/apiservertest"
 	"github.com/gantryhq/gantry/store"
-	"github.com/gantryhq/gantry/store/memory"
 )
 
 // newTestServer starts an API server on a memory store and returns the
-// store and a clientset for it.
-func newTestServer(t *testing.T) (store.Store, kubernetes.Interface, *httptest.Server) {
+// store, a clientset and the server's URL.
+func newTestServer(t *testing.T) (store.Store, kubernetes.Interface, string) {
 	t.Helper()
-	st := memory.New(memory.Options{})
-	t.Cleanup(func() { st.Close() })
-	srv, err := apiserver.New(apiserver.Options{Store: st})
-	require.NoError(t, err)
-	require.NoError(t, srv.EnsureSystemObjects(context.Background()))
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: -1})
-	require.NoError(t, err)
-	return st, cs, hs
+	s := apiservertest.Start(t, apiserver.Options{})
+	return s.Store, s.Client, s.URL
 }
 
 func testPod(name string) *corev1.Pod {

@@ -3,7 +3,6 @@ package nodeagent_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -17,30 +16,20 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/apiservertest"
 	"github.com/gantryhq/gantry/nodeagent"
 	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/docker"
 	"github.com/gantryhq/gantry/runtime/images"
 	"github.com/gantryhq/gantry/runtime/runtimetest"
-	"github.com/gantryhq/gantry/store/memory"
 )
 
 func apiServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	st := memory.New(memory.Options{})
-	t.Cleanup(func() { st.Close() })
-	srv, err := apiserver.New(apiserver.Options{Store: st})
-	require.NoError(t, err)
-	require.NoError(t, srv.EnsureSystemObjects(context.Background()))
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: hs.URL, QPS: -1})
-	require.NoError(t, err)
-	return cs
+	return apiservertest.Start(t, apiserver.Options{}).Client
 }
 
 // dockerRuntime is a Docker runtime that sees only what this test creates,
