@@ -242,6 +242,7 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 			}
 			if p.Spec.NodeName == "" {
 				s.Queue.Delete(p)
+				s.ClearNomination(p)
 				return
 			}
 			s.Cache.RemovePod(p)

@@ -128,6 +128,59 @@ type Scheduler struct {
 	statusBuf          []*Status
 	feasibleBuf        []*NodeInfo
 	bindWG             sync.WaitGroup
+
+	nomMu     sync.Mutex
+	nominated map[string][]*PodInfo // node -> pods nominated to it by preemption
+	nomNode   map[string]string     // pod UID -> node
+}
+
+// nominate records that preemption freed node for pod: lower-priority
+// pods then see the pod as if it ran there until it is scheduled or
+// deleted.
+func (s *Scheduler) nominate(pod *corev1.Pod, node string) {
+	s.ClearNomination(pod)
+	s.nomMu.Lock()
+	defer s.nomMu.Unlock()
+	s.nominated[node] = append(s.nominated[node], NewPodInfo(pod))
+	s.nomNode[string(pod.UID)] = node
+}
+
+// ClearNomination forgets a pod's nominated node (it was scheduled or
+// deleted).
+func (s *Scheduler) ClearNomination(pod *corev1.Pod) {
+	s.nomMu.Lock()
+	defer s.nomMu.Unlock()
+	node, ok := s.nomNode[string(pod.UID)]
+	if !ok {
+		return
+	}
+	delete(s.nomNode, string(pod.UID))
+	list := s.nominated[node]
+	for i, pi := range list {
+		if pi.Pod.UID == pod.UID {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.nominated, node)
+	} else {
+		s.nominated[node] = list
+	}
+}
+
+// nominatedSnapshot copies the nominations for one cycle.
+func (s *Scheduler) nominatedSnapshot() map[string][]*PodInfo {
+	s.nomMu.Lock()
+	defer s.nomMu.Unlock()
+	if len(s.nominated) == 0 {
+		return nil
+	}
+	m := make(map[string][]*PodInfo, len(s.nominated))
+	for k, v := range s.nominated {
+		m[k] = append([]*PodInfo(nil), v...)
+	}
+	return m
 }
 
 // New validates opts and builds every profile's framework.
@@ -149,6 +202,8 @@ func New(opts Options) (*Scheduler, error) {
 		frameworks: map[string]*Framework{},
 		snapshot:   NewEmptySnapshot(),
 		rand:       rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+		nominated:  map[string][]*PodInfo{},
+		nomNode:    map[string]string{},
 	}
 	s.Cache = NewCache(CacheOptions{Now: opts.Clock.Now, AssumedPodTTL: opts.AssumedPodTTL})
 	var first *Framework
@@ -246,8 +301,9 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 			res.Status = NewStatus(Unschedulable, fitErr.Error())
 			if len(fw.postFilter) > 0 && fitErr.NodeToStatus != nil {
 				r, st := fw.RunPostFilterPlugins(ctx, state, pod, fitErr.NodeToStatus)
-				if st.IsSuccess() && r != nil {
+				if st.IsSuccess() && r != nil && r.NominatedNodeName != "" {
 					res.NominatedNodeName = r.NominatedNodeName
+					s.nominate(pod, r.NominatedNodeName)
 				}
 			}
 			s.Queue.AddUnschedulable(qp, cycle, false)
@@ -296,6 +352,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 			return
 		}
 		s.Cache.FinishBinding(&assumed)
+		s.ClearNomination(pod)
 		fw.RunPostBindPlugins(ctx, state, &assumed, host)
 		s.Queue.Done(pod.UID)
 		res.NodeName = host
@@ -433,6 +490,8 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 		}
 		return feasible, statuses, want, nil
 	}
+	nominated := s.nominatedSnapshot()
+	prio := fw.PriorityOf(pod)
 	var found, rejected atomic.Int64
 	var errMu sync.Mutex
 	var firstErr error
@@ -441,6 +500,22 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 	fw.par.Until(fctx, len(nodes), func(i int) {
 		idx := (start + i) % len(nodes)
 		ni := nodes[idx]
+		if noms := nominated[ni.Name()]; len(noms) > 0 {
+			// Pods nominated here with at least this priority count as
+			// running on the node (as in kube-scheduler).
+			var clone *NodeInfo
+			for _, pi := range noms {
+				if pi.Pod.UID != pod.UID && fw.PriorityOf(pi.Pod) >= prio {
+					if clone == nil {
+						clone = ni.Clone()
+					}
+					clone.AddPodInfo(pi)
+				}
+			}
+			if clone != nil {
+				ni = clone
+			}
+		}
 		st := fw.RunFilterPlugins(fctx, state, pod, ni)
 		if st.IsSuccess() {
 			n := found.Add(1)
@@ -449,7 +524,7 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 				found.Add(-1)
 				return
 			}
-			feasible[n-1] = ni
+			feasible[n-1] = nodes[idx]
 			return
 		}
 		if st.Code() == Error {

@@ -164,6 +164,7 @@ type evictor struct{ r *runner }
 
 func (e evictor) EvictPod(_ context.Context, v, _ *corev1.Pod) error {
 	e.r.evict(v)
+	e.r.s.Queue.MoveAllToActiveOrBackoff(scheduler.EventPodDelete)
 	return nil
 }
 
