@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
@@ -36,11 +37,12 @@ type Options struct {
 // workers that call the Reconciler. Register informers with Watch before
 // Start; Enqueue is safe from any goroutine at any time.
 type Controller struct {
-	opts   Options
-	queue  workqueue.TypedRateLimitingInterface[Request]
-	mu     sync.Mutex
-	synced []cache.InformerSynced
-	start  bool
+	opts     Options
+	queue    workqueue.TypedRateLimitingInterface[Request]
+	conflict workqueue.TypedRateLimiter[Request]
+	mu       sync.Mutex
+	synced   []cache.InformerSynced
+	start    bool
 }
 
 var _ Runnable = (*Controller)(nil)
@@ -70,8 +72,9 @@ func New(opts Options) (*Controller, error) {
 		cfg.MetricsProvider = noopProvider{}
 	}
 	return &Controller{
-		opts:  opts,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter, cfg),
+		opts:     opts,
+		queue:    workqueue.NewTypedRateLimitingQueueWithConfig(opts.RateLimiter, cfg),
+		conflict: workqueue.NewTypedItemExponentialFailureRateLimiter[Request](5*time.Millisecond, 10*time.Second),
 	}, nil
 }
 
@@ -170,6 +173,12 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		m.observe(c.opts.Name, c.opts.Clock.Since(start), err)
 	}
 	switch {
+	case err != nil && apierrors.IsConflict(err):
+		// A stale cache wrote over a newer object: retry as soon as the
+		// watch has caught up, with per-item backoff only (the overall
+		// bucket of the default limiter would throttle every controller
+		// after a burst of such routine conflicts).
+		c.queue.AddAfter(req, c.conflict.When(req))
 	case err != nil:
 		if ctx.Err() == nil {
 			LoggerFrom(ctx).Info("reconcile failed", "request", req.String(), "err", err)
@@ -182,6 +191,9 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.queue.AddRateLimited(req)
 	default:
 		c.queue.Forget(req)
+	}
+	if err == nil {
+		c.conflict.Forget(req)
 	}
 	return true
 }
