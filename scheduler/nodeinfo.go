@@ -278,6 +278,7 @@ func nextGeneration() int64 { return generation.Add(1) }
 // read-only for plugins; the Cache owns and mutates its own copies.
 type NodeInfo struct {
 	node *corev1.Node
+	name string // node.Name, kept here to avoid a pointer chase per node
 
 	Pods                         []*PodInfo
 	PodsWithAffinity             []*PodInfo
@@ -316,12 +317,13 @@ func (n *NodeInfo) Name() string {
 	if n == nil || n.node == nil {
 		return ""
 	}
-	return n.node.Name
+	return n.name
 }
 
 // SetNode sets the node object and its allocatable and images.
 func (n *NodeInfo) SetNode(node *corev1.Node) {
 	n.node = node
+	n.name = node.Name
 	n.Allocatable = NewResource(node.Status.Allocatable)
 	n.Images = nil
 	for _, img := range node.Status.Images {
@@ -411,6 +413,7 @@ func (n *NodeInfo) RemovePod(pod *corev1.Pod) bool {
 func (n *NodeInfo) Clone() *NodeInfo {
 	c := &NodeInfo{
 		node:             n.node,
+		name:             n.name,
 		Requested:        n.Requested.Clone(),
 		NonZeroRequested: n.NonZeroRequested.Clone(),
 		Allocatable:      n.Allocatable.Clone(),

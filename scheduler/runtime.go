@@ -406,21 +406,24 @@ func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod 
 	}
 	var errMu sync.Mutex
 	var firstErr *Status
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var failed atomic.Bool
 	f.par.Until(ctx, len(nodes), func(n int) {
+		if failed.Load() {
+			return
+		}
+		name := nodes[n].Name()
 		for j, i := range active {
 			s, st := f.score[i].Score(ctx, state, pod, nodes[n])
 			if !st.IsSuccess() {
 				errMu.Lock()
 				if firstErr == nil {
-					firstErr = AsStatus(fmt.Errorf("score %q on node %q: %w", f.score[i].Name(), nodes[n].Name(), st.AsError()))
+					firstErr = AsStatus(fmt.Errorf("score %q on node %q: %w", f.score[i].Name(), name, st.AsError()))
 				}
 				errMu.Unlock()
-				cancel()
+				failed.Store(true)
 				return
 			}
-			scores[j][n] = NodeScore{Name: nodes[n].Name(), Score: s}
+			scores[j][n] = NodeScore{Name: name, Score: s}
 		}
 	})
 	if firstErr != nil {

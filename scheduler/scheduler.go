@@ -495,9 +495,11 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 	var found, rejected atomic.Int64
 	var errMu sync.Mutex
 	var firstErr error
-	fctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	fw.par.Until(fctx, len(nodes), func(i int) {
+	var stop atomic.Bool // enough nodes found, or an error
+	fw.par.Until(ctx, len(nodes), func(i int) {
+		if stop.Load() {
+			return
+		}
 		idx := (start + i) % len(nodes)
 		ni := nodes[idx]
 		if noms := nominated[ni.Name()]; len(noms) > 0 {
@@ -516,13 +518,16 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 				ni = clone
 			}
 		}
-		st := fw.RunFilterPlugins(fctx, state, pod, ni)
+		st := fw.RunFilterPlugins(ctx, state, pod, ni)
 		if st.IsSuccess() {
 			n := found.Add(1)
 			if int(n) > want {
-				cancel()
+				stop.Store(true)
 				found.Add(-1)
 				return
+			}
+			if int(n) == want {
+				stop.Store(true)
 			}
 			feasible[n-1] = nodes[idx]
 			return
@@ -533,7 +538,7 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 				firstErr = st.AsError()
 			}
 			errMu.Unlock()
-			cancel()
+			stop.Store(true)
 			return
 		}
 		statuses[idx] = st
