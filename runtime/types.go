@@ -30,7 +30,8 @@ type SandboxConfig struct {
 	// DNS is the pod's resolver configuration (/etc/resolv.conf). Empty
 	// fields keep the runtime's defaults.
 	DNS DNSConfig
-	// PortMappings publish container ports on the node (hostPort).
+	// PortMappings publish container ports on the node (hostPort). With
+	// host networking they are ignored: the ports are the node's already.
 	PortMappings []PortMapping
 	// Network says which network the pod joins.
 	Network NetworkConfig
