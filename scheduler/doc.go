@@ -5,4 +5,32 @@
 // server's pods/binding subresource. Placement policy is a framework of
 // plugins at fixed extension points, or a one-method Algorithm for research;
 // scheduler/sim replays workloads against a simulated cluster.
+//
+// The pieces, from the inside out:
+//
+//   - Status, CycleState and one interface per extension point
+//     (QueueSortPlugin, PreFilterPlugin, FilterPlugin, PostFilterPlugin,
+//     PreScorePlugin, ScorePlugin with ScoreExtensions, ReservePlugin,
+//     PermitPlugin, PreBindPlugin, BindPlugin, PostBindPlugin). "Does not
+//     fit" is a Status with code Unschedulable, never an error.
+//   - Registry (explicit map of factories; duplicates are errors), Profile
+//     (schedulerName, enabled plugins with score weights) and Framework (a
+//     profile's plugins run at the extension points).
+//   - Cache (nodes, bound and assumed pods, expiry on an injected clock)
+//     and Snapshot (NodeInfo per node with requested sums, pod count,
+//     ports, images; refreshed incrementally).
+//   - Queue: an active heap ordered by QueueSort, exponential back-off
+//     (1s..10s) and unschedulable pods moved back by cluster events.
+//   - Scheduler: the scheduling cycle (parallel filtering on a
+//     GOMAXPROCS-sized pool, an adaptive share of nodes to find as in
+//     kube-scheduler's percentageOfNodesToScore, scoring, preemption via
+//     PostFilter, assume, reserve, permit) and the binding cycle.
+//   - Runner: the Scheduler wired to client-go informers, pods/binding,
+//     Events (Scheduled, FailedScheduling), Lease leader election, /healthz
+//     and Prometheus /metrics.
+//
+// The default plugins are in scheduler/plugins. The core types start no
+// goroutines of their own except the filter/score workers and, with
+// Options.AsyncBinding, one per binding cycle; time comes from an injected
+// clock.
 package scheduler

@@ -3,6 +3,8 @@ package scheduler_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -140,6 +142,18 @@ func TestLiveCluster(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	defer func() { cancel(); require.NoError(t, <-done) }()
+	waitFor(t, "first replica leads", func() (bool, error) { return r.IsLeader(), nil })
+	// A second replica waits on the same Lease.
+	standby, err := scheduler.NewRunner(scheduler.RunnerOptions{
+		Client:         cs,
+		Registry:       plugins.NewRegistry(),
+		Profiles:       []scheduler.Profile{plugins.DefaultProfile(scheduler.DefaultSchedulerName)},
+		LeaderElection: &scheduler.LeaderElection{Identity: "standby", LeaseDuration: 2 * time.Second, RenewDeadline: time.Second, RetryPeriod: 100 * time.Millisecond},
+	})
+	require.NoError(t, err)
+	done2 := make(chan error, 1)
+	go func() { done2 <- standby.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done2) }()
 
 	pods := []struct {
 		pod   *corev1.Pod
@@ -256,6 +270,21 @@ func TestLiveCluster(t *testing.T) {
 		return false, nil
 	})
 	require.True(t, r.IsLeader())
+	require.False(t, standby.IsLeader())
+	hs := httptest.NewServer(r.Handler())
+	defer hs.Close()
+	resp, err := http.Get(hs.URL + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Get(hs.URL + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), `gantry_scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"}`)
+	require.Contains(t, string(body), `gantry_scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"}`)
+	require.Contains(t, string(body), `gantry_scheduler_pending_pods{queue="unschedulable"} 1`)
+	require.Contains(t, string(body), `gantry_scheduler_e2e_scheduling_duration_seconds_bucket`)
 	lease, err := cs.CoordinationV1().Leases("kube-system").Get(ctx, "gantry-scheduler", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "test", *lease.Spec.HolderIdentity)
