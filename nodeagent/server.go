@@ -21,11 +21,12 @@ import (
 const DefaultPort = 10250
 
 // Handler is the node agent's HTTP API, which the API server proxies
-// pods/log to:
+// pods/log and pods/exec to:
 //
 //	GET /healthz                                  ok when the runtime answers
 //	GET /pods                                     the pods bound to this node
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
+//	GET|POST /exec/{namespace}/{pod}/{container}?command=&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
 //
 // It is only useful while Run runs (it reads the agent's pod cache).
 func (a *Agent) Handler() http.Handler {
