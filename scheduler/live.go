@@ -69,6 +69,9 @@ type RunnerOptions struct {
 	// Metrics receives the scheduler's collectors; nil means a new
 	// registry (served by Handler either way).
 	Metrics *prometheus.Registry
+	// OnResult, if set, is called after each attempt's events and metrics
+	// (from the scheduling or a binding goroutine).
+	OnResult func(Result)
 }
 
 // Runner is a live scheduler: client-go informers feed the Scheduler's
@@ -171,6 +174,9 @@ func (r *Runner) evict(ctx context.Context, victim, preemptor *corev1.Pod) error
 }
 
 func (r *Runner) onResult(res Result) {
+	if r.opts.OnResult != nil {
+		defer r.opts.OnResult(res)
+	}
 	r.metrics.observe(res)
 	switch {
 	case res.Status.IsSuccess():

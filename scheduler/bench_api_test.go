@@ -1,0 +1,134 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gantryhq/gantry/scheduler"
+	"github.com/gantryhq/gantry/scheduler/plugins"
+)
+
+func parallel(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// BenchmarkSchedulingAPIServer is SchedulingBasic through the in-process
+// API server (memory store) with client-go: nodes and 1,000 placed pods
+// are created first; the timed part creates b.N pods over HTTP and waits
+// until the Runner has bound them all through pods/binding.
+func BenchmarkSchedulingAPIServer(b *testing.B) {
+	for _, nodes := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("%dNodes", nodes), func(b *testing.B) {
+			benchmarkAPIServer(b, nodes, 1000)
+		})
+	}
+}
+
+func benchmarkAPIServer(b *testing.B, numNodes, numPlaced int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs := startCluster(b)
+	createNodes := func(i int) error {
+		n := benchNode(i)
+		n.UID = ""
+		created, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		created.Status = n.Status
+		_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		return err
+	}
+	if err := parallel(numNodes, 16, createNodes); err != nil {
+		b.Fatal(err)
+	}
+	if err := parallel(numPlaced, 16, func(i int) error {
+		p := benchPod("placed", i)
+		p.UID = ""
+		p.Spec.NodeName = fmt.Sprintf("node-%d", i%numNodes)
+		_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var scheduled, failed atomic.Int64
+	r, err := scheduler.NewRunner(scheduler.RunnerOptions{
+		Client:   cs,
+		Registry: plugins.NewRegistry(),
+		Profiles: []scheduler.Profile{plugins.DefaultProfile(scheduler.DefaultSchedulerName)},
+		OnResult: func(res scheduler.Result) {
+			if res.Status.IsSuccess() {
+				scheduled.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := waitUntil(time.Minute, func() bool {
+		return r.Scheduler().Cache.NodeCount() == numNodes && r.Scheduler().Cache.PodCount() == numPlaced
+	}); err != nil {
+		b.Fatal("informers did not sync: ", err)
+	}
+	b.ResetTimer()
+	if err := parallel(b.N, 16, func(i int) error {
+		p := benchPod("measured", i)
+		p.UID = ""
+		_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := waitUntil(5*time.Minute, func() bool { return scheduled.Load() >= int64(b.N) }); err != nil {
+		b.Fatalf("scheduled %d of %d (failed attempts %d)", scheduled.Load(), b.N, failed.Load())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+}
+
+func waitUntil(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", d)
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	return nil
+}
