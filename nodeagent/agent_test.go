@@ -246,11 +246,15 @@ func TestAgentOnDocker(t *testing.T) {
 			out, err := pods.GetLogs("envpod", &corev1.PodLogOptions{}).DoRaw(ctx)
 			return strings.Contains(string(out), "hi envpod ok"), fmt.Errorf("%v: %q", err, out)
 		})
-		got, err := pods.Get(ctx, "envpod", metav1.GetOptions{})
-		require.NoError(t, err)
-		require.Len(t, got.Status.InitContainerStatuses, 1)
-		require.NotNil(t, got.Status.InitContainerStatuses[0].State.Terminated)
-		require.Equal(t, int32(0), got.Status.InitContainerStatuses[0].State.Terminated.ExitCode)
+		// The status that says so may land just after the output does.
+		waitFor(t, "the init container's status", 30*time.Second, func() (bool, error) {
+			got, err := pods.Get(ctx, "envpod", metav1.GetOptions{})
+			if err != nil || len(got.Status.InitContainerStatuses) != 1 {
+				return false, err
+			}
+			term := got.Status.InitContainerStatuses[0].State.Terminated
+			return term != nil && term.ExitCode == 0 && got.Status.Phase == corev1.PodRunning, nil
+		})
 
 		// A missing config map holds the container with a clear reason.
 		bad := busyboxPod("noconfig", node, corev1.RestartPolicyAlways, "true")
