@@ -1,0 +1,357 @@
+package daemonset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/rand"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	"github.com/gantryhq/gantry/controller"
+)
+
+// Name is the controller's name in --controllers.
+const Name = "daemonset"
+
+// HashLabel carries the template hash of a DaemonSet's pods.
+const HashLabel = appsv1.ControllerRevisionHashLabelKey
+
+var gvk = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
+
+// Options configure the controller. All but Clock, Workers and Metrics are
+// required.
+type Options struct {
+	Client     kubernetes.Interface
+	DaemonSets appsinformers.DaemonSetInformer
+	Nodes      coreinformers.NodeInformer
+	Pods       coreinformers.PodInformer
+	Clock      clock.WithTicker
+	Workers    int
+	Metrics    *controller.Metrics
+}
+
+// Reconciler is the DaemonSet reconcile logic.
+type Reconciler struct {
+	client kubernetes.Interface
+	dss    appslisters.DaemonSetLister
+	nodes  corelisters.NodeLister
+	podInf cache.SharedIndexInformer
+	clock  clock.WithTicker
+	exp    *controller.Expectations
+}
+
+var _ controller.Reconciler = (*Reconciler)(nil)
+
+// New returns the DaemonSet controller.
+func New(opts Options) (*controller.Controller, error) {
+	if opts.Client == nil || opts.DaemonSets == nil || opts.Nodes == nil || opts.Pods == nil {
+		return nil, errors.New("daemonset: Options.Client, DaemonSets, Nodes and Pods are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 2
+	}
+	r := &Reconciler{client: opts.Client, dss: opts.DaemonSets.Lister(), nodes: opts.Nodes.Lister(),
+		podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock)}
+	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
+		return nil, fmt.Errorf("daemonset: %w", err)
+	}
+	c, err := controller.New(controller.Options{Name: Name, Reconciler: r, Workers: opts.Workers, Clock: opts.Clock, Metrics: opts.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Watch(opts.DaemonSets.Informer(), controller.ForObject()); err != nil {
+		return nil, err
+	}
+	all := controller.MapFunc(func(any) []controller.Request {
+		dss, _ := r.dss.List(labels.Everything())
+		out := make([]controller.Request, 0, len(dss))
+		for _, ds := range dss {
+			out = append(out, controller.Request{NamespacedName: types.NamespacedName{Namespace: ds.Namespace, Name: ds.Name}})
+		}
+		return out
+	})
+	if err := c.Watch(opts.Nodes.Informer(), all); err != nil {
+		return nil, err
+	}
+	owner := controller.ForControllerOwner(gvk.GroupKind())
+	reg, err := r.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			for _, req := range owner.Map(obj) {
+				r.exp.Observed(req.String(), 1, 0)
+				c.Enqueue(req)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			for _, req := range owner.Map(obj) {
+				c.Enqueue(req)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			for _, req := range owner.Map(obj) {
+				r.exp.Observed(req.String(), 0, 1)
+				c.Enqueue(req)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.WaitFor(reg.HasSynced)
+	return c, nil
+}
+
+// Register adds the controller to m.
+func Register(m *controller.Manager) error {
+	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
+		f := m.InformerFactory()
+		return New(Options{Client: m.Client(), DaemonSets: f.Apps().V1().DaemonSets(), Nodes: f.Core().V1().Nodes(),
+			Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics()})
+	}})
+}
+
+// Hash is the controller-revision-hash of a template.
+func Hash(t *corev1.PodTemplateSpec) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(t)
+	_, _ = h.Write(b)
+	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
+}
+
+// daemonTolerations are added to every DaemonSet pod, as Kubernetes does:
+// daemons stay on nodes that are not ready, unreachable or under pressure.
+var daemonTolerations = []corev1.Toleration{
+	{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+	{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+	{Key: corev1.TaintNodeDiskPressure, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+	{Key: corev1.TaintNodeMemoryPressure, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+	{Key: corev1.TaintNodePIDPressure, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+	{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+}
+
+func tolerates(tols []corev1.Toleration, t corev1.Taint) bool {
+	for _, tol := range tols {
+		if tol.Effect != "" && tol.Effect != t.Effect {
+			continue
+		}
+		if tol.Key != "" && tol.Key != t.Key {
+			continue
+		}
+		if tol.Operator == corev1.TolerationOpExists || tol.Value == t.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// eligible reports whether ds should run a pod on n.
+func eligible(ds *appsv1.DaemonSet, n *corev1.Node) bool {
+	if !labels.SelectorFromSet(ds.Spec.Template.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
+		return false
+	}
+	tols := append(append([]corev1.Toleration{}, ds.Spec.Template.Spec.Tolerations...), daemonTolerations...)
+	for _, t := range n.Spec.Taints {
+		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && !tolerates(tols, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeOf is the node a daemon pod is for: its nodeName, or the node its
+// affinity pins it to.
+func nodeOf(p *corev1.Pod) string {
+	if p.Spec.NodeName != "" {
+		return p.Spec.NodeName
+	}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+			for _, f := range t.MatchFields {
+				if f.Key == metav1.ObjectNameField && len(f.Values) == 1 {
+					return f.Values[0]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// Reconcile brings the DaemonSet req names to one pod per eligible node.
+func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
+	key := req.String()
+	ds, err := r.dss.DaemonSets(req.Namespace).Get(req.Name)
+	if apierrors.IsNotFound(err) {
+		r.exp.Forget(key)
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	what := fmt.Sprintf("daemonset %q", key)
+	nodes, err := r.nodes.List(labels.Everything())
+	if err != nil {
+		return controller.Result{}, err
+	}
+	objs, err := r.podInf.GetIndexer().ByIndex(controller.ControllerUIDIndex, string(ds.UID))
+	if err != nil {
+		return controller.Result{}, err
+	}
+	byNode := map[string][]*corev1.Pod{}
+	for _, o := range objs {
+		if p := o.(*corev1.Pod); controller.PodActive(p) {
+			byNode[nodeOf(p)] = append(byNode[nodeOf(p)], p)
+		}
+	}
+	hash := Hash(&ds.Spec.Template)
+	now := r.clock.Now()
+	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
+	var create []string
+	var del []*corev1.Pod
+	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount, Conditions: ds.Status.Conditions}
+	eligibleNodes := map[string]bool{}
+	for _, n := range nodes {
+		if eligible(ds, n) && n.DeletionTimestamp == nil {
+			eligibleNodes[n.Name] = true
+		}
+	}
+	var old []*corev1.Pod
+	unavailable := 0
+	for _, n := range nodes {
+		pods := byNode[n.Name]
+		if !eligibleNodes[n.Name] {
+			if len(pods) > 0 {
+				st.NumberMisscheduled++
+			}
+			del = append(del, pods...)
+			continue
+		}
+		st.DesiredNumberScheduled++
+		if len(pods) == 0 {
+			create = append(create, n.Name)
+			unavailable++
+			continue
+		}
+		st.CurrentNumberScheduled++
+		del = append(del, pods[1:]...)
+		p := pods[0]
+		if p.Labels[HashLabel] == hash {
+			st.UpdatedNumberScheduled++
+		} else {
+			old = append(old, p)
+		}
+		if controller.PodReady(p) {
+			st.NumberReady++
+		}
+		if controller.PodAvailable(p, minReady, now) {
+			st.NumberAvailable++
+		} else {
+			unavailable++
+		}
+	}
+	for name, pods := range byNode {
+		if _, ok := eligibleNodes[name]; !ok {
+			if n, _ := r.nodes.Get(name); n == nil {
+				del = append(del, pods...) // node gone
+			}
+		}
+	}
+	st.NumberUnavailable = st.DesiredNumberScheduled - st.NumberAvailable
+	if ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType {
+		maxU := intstr.FromInt32(1)
+		if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
+			maxU = *ru.MaxUnavailable
+		}
+		mu, _ := intstr.GetScaledValueFromIntOrPercent(&maxU, int(st.DesiredNumberScheduled), true)
+		mu = max(mu, 1)
+		// Unavailable old pods go first: they cost nothing.
+		for _, p := range old {
+			if !controller.PodAvailable(p, minReady, now) {
+				del = append(del, p)
+			}
+		}
+		for _, p := range old {
+			if controller.PodAvailable(p, minReady, now) && unavailable < mu {
+				del = append(del, p)
+				unavailable++
+			}
+		}
+	}
+	var manageErr []error
+	if r.exp.Satisfied(key) {
+		r.exp.Expect(key, len(create), len(del))
+		for _, n := range create {
+			if err := r.createPod(ctx, ds, n, hash); err != nil {
+				r.exp.Observed(key, 1, 0)
+				manageErr = append(manageErr, err)
+			}
+		}
+		for _, p := range del {
+			if err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+				r.exp.Observed(key, 0, 1)
+				if !apierrors.IsNotFound(err) {
+					manageErr = append(manageErr, fmt.Errorf("delete pod %q: %w", p.Name, err))
+				}
+			}
+		}
+	}
+	if !apiequality.Semantic.DeepEqual(st, ds.Status) {
+		ds = ds.DeepCopy()
+		ds.Status = st
+		if _, err := r.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return controller.Result{}, fmt.Errorf("%s: update status: %w", what, err)
+		}
+	}
+	if err := errors.Join(manageErr...); err != nil {
+		return controller.Result{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return controller.Result{}, nil
+}
+
+func (r *Reconciler) createPod(ctx context.Context, ds *appsv1.DaemonSet, node, hash string) error {
+	t := ds.Spec.Template.DeepCopy()
+	lbls := map[string]string{HashLabel: hash}
+	for k, v := range t.Labels {
+		lbls[k] = v
+	}
+	spec := t.Spec
+	spec.Tolerations = append(spec.Tolerations, daemonTolerations...)
+	spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchFields: []corev1.NodeSelectorRequirement{{Key: metav1.ObjectNameField, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+		}}},
+	}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: ds.Name + "-", Namespace: ds.Namespace, Labels: lbls, Annotations: t.Annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, gvk)},
+		},
+		Spec: spec,
+	}
+	if _, err := r.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create pod for node %q: %w", node, err)
+	}
+	return nil
+}

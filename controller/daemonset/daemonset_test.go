@@ -1,0 +1,155 @@
+package daemonset_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/controllertest"
+	"github.com/gantryhq/gantry/controller/daemonset"
+)
+
+const wait = 30 * time.Second
+
+// readyKubelet binds and readies daemon pods as they appear.
+func readyKubelet(ctx context.Context, cs kubernetes.Interface) {
+	w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok || ev.Type != watch.Added || controller.PodReady(p) {
+			continue
+		}
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+		_, _ = cs.CoreV1().Pods("default").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	}
+}
+
+func nodeOfPod(p *corev1.Pod) string {
+	return p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchFields[0].Values[0]
+}
+
+func TestDaemonSet(t *testing.T) {
+	s := controllertest.Start(t, apiserver.Options{})
+	cs := s.Client
+	m, err := controller.NewManager(controller.ManagerOptions{Client: cs})
+	require.NoError(t, err)
+	require.NoError(t, daemonset.Register(m))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	go readyKubelet(ctx, cs)
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	mkNode := func(name string, lbl map[string]string, taints ...corev1.Taint) {
+		_, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbl}, Spec: corev1.NodeSpec{Taints: taints}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	mkNode("n1", map[string]string{"disk": "ssd"})
+	mkNode("n2", map[string]string{"disk": "ssd"}, corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoExecute})  // tolerated by daemons
+	mkNode("n3", map[string]string{"disk": "hdd"})                                                                                    // not selected
+	mkNode("n4", map[string]string{"disk": "ssd"}, corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}) // not tolerated
+
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}},
+				Spec: corev1.PodSpec{NodeSelector: map[string]string{"disk": "ssd"},
+					Containers: []corev1.Container{{Name: "c", Image: "v1"}}},
+			},
+		},
+	}
+	_, err = cs.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pods := func() map[string]corev1.Pod {
+		l, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
+		require.NoError(t, err)
+		out := map[string]corev1.Pod{}
+		for _, p := range l.Items {
+			if p.DeletionTimestamp == nil {
+				out[nodeOfPod(&p)+"/"+p.Name] = p
+			}
+		}
+		return out
+	}
+	nodesWithPods := func(image string) string {
+		ns := map[string]int{}
+		for _, p := range pods() {
+			if image == "" || p.Spec.Containers[0].Image == image {
+				ns[nodeOfPod(&p)]++
+			}
+		}
+		return fmt.Sprint(ns)
+	}
+	controllertest.Eventually(t, wait, "one pod on n1 and n2", func() (bool, error) {
+		d, err := cs.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+		return err == nil && nodesWithPods("") == "map[n1:1 n2:1]" && d.Status.DesiredNumberScheduled == 2 && d.Status.NumberReady == 2, err
+	})
+
+	mkNode("n5", map[string]string{"disk": "ssd"})
+	controllertest.Eventually(t, wait, "new node gets a pod", func() (bool, error) { return nodesWithPods("") == "map[n1:1 n2:1 n5:1]", nil })
+	require.NoError(t, cs.CoreV1().Nodes().Delete(ctx, "n5", metav1.DeleteOptions{}))
+	controllertest.Eventually(t, wait, "deleted node loses it", func() (bool, error) { return nodesWithPods("") == "map[n1:1 n2:1]", nil })
+
+	// Rolling update, maxUnavailable 1: at every observed moment at least
+	// one of the two pods is ready.
+	pl, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
+	require.NoError(t, err)
+	state := map[string]bool{} // live pod -> ready
+	for _, p := range pl.Items {
+		if p.DeletionTimestamp == nil {
+			state[p.Name] = controller.PodReady(&p)
+		}
+	}
+	w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{LabelSelector: "app=agent", ResourceVersion: pl.ResourceVersion})
+	require.NoError(t, err)
+	defer w.Stop()
+	_, err = cs.AppsV1().DaemonSets("default").Patch(ctx, "agent", types.StrategicMergePatchType,
+		[]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"v2"}]}}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "rolled to v2", func() (bool, error) {
+		d, err := cs.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+		return err == nil && nodesWithPods("v2") == "map[n1:1 n2:1]" && nodesWithPods("") == "map[n1:1 n2:1]" &&
+			d.Status.UpdatedNumberScheduled == 2 && d.Status.NumberAvailable == 2, err
+	})
+	events := 0
+	for drained := false; !drained; {
+		select {
+		case ev := <-w.ResultChan():
+			p := ev.Object.(*corev1.Pod)
+			if ev.Type == watch.Deleted || p.DeletionTimestamp != nil {
+				delete(state, p.Name)
+			} else {
+				state[p.Name] = controller.PodReady(p)
+			}
+			ready := 0
+			for _, r := range state {
+				if r {
+					ready++
+				}
+			}
+			events++
+			require.GreaterOrEqual(t, ready, 1, "maxUnavailable 1 of 2 at event %d", events)
+		case <-time.After(200 * time.Millisecond):
+			drained = true
+		}
+	}
+	require.Greater(t, events, 4)
+}

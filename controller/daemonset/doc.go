@@ -1,0 +1,13 @@
+// Package daemonset holds the DaemonSet controller: one pod per eligible
+// node (the node matches the template's nodeSelector and its NoSchedule and
+// NoExecute taints are tolerated), pinned to the node with a required node
+// affinity on metadata.name as Kubernetes does, so the scheduler binds it;
+// pods on nodes that are gone or no longer eligible are deleted. A
+// RollingUpdate replaces pods whose controller-revision-hash differs from
+// the template's, at most maxUnavailable unavailable at a time; OnDelete
+// leaves them. The status counts desired, current, misscheduled, updated,
+// ready and available pods.
+//
+// Not done yet: ControllerRevision history (rollback through kubectl
+// rollout undo), maxSurge, and node affinity beyond nodeSelector.
+package daemonset
