@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
@@ -160,10 +161,17 @@ func TestReplicaSetLifecycle(t *testing.T) {
 
 	t.Run("scale down and up", func(t *testing.T) {
 		for _, n := range []int32{1, 5, 0} {
-			sc, err := cs.AppsV1().ReplicaSets("default").GetScale(ctx, "web", metav1.GetOptions{})
-			require.NoError(t, err)
-			sc.Spec.Replicas = n
-			_, err = cs.AppsV1().ReplicaSets("default").UpdateScale(ctx, "web", sc, metav1.UpdateOptions{})
+			// The controller writes status meanwhile: a scale read before
+			// that is stale (409), as on Kubernetes; read it again.
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				sc, err := cs.AppsV1().ReplicaSets("default").GetScale(ctx, "web", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				sc.Spec.Replicas = n
+				_, err = cs.AppsV1().ReplicaSets("default").UpdateScale(ctx, "web", sc, metav1.UpdateOptions{})
+				return err
+			})
 			require.NoError(t, err)
 			controllertest.Eventually(t, wait, fmt.Sprintf("scaled to %d", n), func() (bool, error) {
 				got, err := cs.AppsV1().ReplicaSets("default").Get(ctx, "web", metav1.GetOptions{})
