@@ -27,6 +27,7 @@ import (
 	"github.com/gantryhq/gantry/controller/podgc"
 	"github.com/gantryhq/gantry/controller/replicaset"
 	"github.com/gantryhq/gantry/controller/serviceaccount"
+	"github.com/gantryhq/gantry/controller/statefulset"
 )
 
 // Ports of the health and metrics endpoint: kube-controller-manager's
@@ -74,7 +75,7 @@ type ControllerManager struct {
 func Register(m *controller.Manager, nl nodelifecycle.Options, pg podgc.Options) error {
 	for _, reg := range []func(*controller.Manager) error{
 		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
-		serviceaccount.Register, garbagecollector.Register, job.Register, daemonset.Register,
+		serviceaccount.Register, garbagecollector.Register, job.Register, daemonset.Register, statefulset.Register,
 		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
 		func(m *controller.Manager) error { return podgc.Register(m, pg) },
 	} {
