@@ -106,7 +106,10 @@ func TestDaemonSet(t *testing.T) {
 	mkNode("n5", map[string]string{"disk": "ssd"})
 	controllertest.Eventually(t, wait, "new node gets a pod", func() (bool, error) { return nodesWithPods("") == "map[n1:1 n2:1 n5:1]", nil })
 	require.NoError(t, cs.CoreV1().Nodes().Delete(ctx, "n5", metav1.DeleteOptions{}))
-	controllertest.Eventually(t, wait, "deleted node loses it", func() (bool, error) { return nodesWithPods("") == "map[n1:1 n2:1]", nil })
+	controllertest.Eventually(t, wait, "deleted node loses it", func() (bool, error) {
+		d, err := cs.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+		return err == nil && nodesWithPods("") == "map[n1:1 n2:1]" && d.Status.NumberReady == 2 && d.Status.DesiredNumberScheduled == 2, err
+	})
 
 	// Rolling update, maxUnavailable 1: at every observed moment at least
 	// one of the two pods is ready.
@@ -146,7 +149,7 @@ func TestDaemonSet(t *testing.T) {
 				}
 			}
 			events++
-			require.GreaterOrEqual(t, ready, 1, "maxUnavailable 1 of 2 at event %d", events)
+			require.GreaterOrEqual(t, ready, 1, "maxUnavailable 1 of 2 at event %d (%s %s node %s image %s): %v", events, ev.Type, p.Name, nodeOfPod(p), p.Spec.Containers[0].Image, state)
 		case <-time.After(200 * time.Millisecond):
 			drained = true
 		}

@@ -1,0 +1,20 @@
+package job_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/controllertest"
+	"github.com/gantryhq/gantry/controller/job"
+)
+
+func ExampleNew() {
+	s, _ := controllertest.New(context.Background(), apiserver.Options{})
+	defer s.Close()
+	m, _ := controller.NewManager(controller.ManagerOptions{Client: s.Client})
+	_ = job.Register(m) // job.New builds the controller from informers by hand
+	fmt.Println(m.EnabledNames())
+	// Output: [job]
+}

@@ -1,0 +1,20 @@
+package statefulset_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/controllertest"
+	"github.com/gantryhq/gantry/controller/statefulset"
+)
+
+func ExampleNew() {
+	s, _ := controllertest.New(context.Background(), apiserver.Options{})
+	defer s.Close()
+	m, _ := controller.NewManager(controller.ManagerOptions{Client: s.Client})
+	_ = statefulset.Register(m) // statefulset.New builds the controller from informers by hand
+	fmt.Println(m.EnabledNames())
+	// Output: [statefulset]
+}
