@@ -177,8 +177,9 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
   kubeconfig  %s (user admin, group system:masters)
   node        %s, runtime %s
   scheduler   default plugins (resources, affinity, taints, spread, ...)
-  controllers replica sets, deployments, endpoints, namespaces, service
-              accounts, garbage collection, node lifecycle
+  controllers replica sets, deployments, daemon sets, stateful sets, jobs,
+              endpoints, namespaces, service accounts, garbage collection,
+              node lifecycle, pod GC
   not yet     service proxy and overlay (services get cluster IPs and node
               ports but no data plane), RBAC
 
