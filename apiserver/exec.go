@@ -30,47 +30,22 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resourc
 	if len(q["command"]) == 0 {
 		return apierrors.NewBadRequest("you must specify at least one command for the container")
 	}
-	container := q.Get("container")
-	if container == "" {
-		if len(pod.Spec.Containers) != 1 {
-			var names []string
-			for _, c := range pod.Spec.Containers {
-				names = append(names, c.Name)
-			}
-			return apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", pod.Name, names))
-		}
-		container = pod.Spec.Containers[0].Name
-	}
-	found := false
-	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
-		for _, c := range list {
-			found = found || c.Name == container
-		}
-	}
-	if !found {
-		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, pod.Name))
-	}
-	if pod.Spec.NodeName == "" {
-		return apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
+	container, err := podContainer(pod, q.Get("container"))
+	if err != nil {
+		return err
 	}
 	switch pod.Status.Phase {
 	case corev1.PodRunning:
 	case corev1.PodSucceeded, corev1.PodFailed:
 		return apierrors.NewBadRequest(fmt.Sprintf("cannot exec into a container in a completed pod; current phase is %s", pod.Status.Phase))
 	default:
-		return apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running; current phase is %s", pod.Name, pod.Status.Phase))
+		if pod.Spec.NodeName != "" {
+			return apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running; current phase is %s", pod.Name, pod.Status.Phase))
+		}
 	}
-	nodeRes := s.resources[corev1.SchemeGroupVersion.WithResource("nodes")]
-	if nodeRes == nil {
-		return apierrors.NewServiceUnavailable("nodes are not served")
-	}
-	nodeObj, _, err := s.getObject(r.Context(), nodeRes, "", pod.Spec.NodeName)
+	base, transport, err := s.nodeAgent(r.Context(), pod)
 	if err != nil {
 		return err
-	}
-	base, transport, err := s.opts.NodeConnection(r.Context(), nodeObj.(*corev1.Node))
-	if err != nil {
-		return apierrors.NewServiceUnavailable(err.Error())
 	}
 	target := base.JoinPath("exec", pod.Namespace, pod.Name, container)
 	if !strings.HasPrefix(target.Path, "/") {

@@ -51,40 +51,13 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request, res *Resource
 	}
 	pod := obj.(*corev1.Pod)
 	q := r.URL.Query()
-	container := q.Get("container")
-	if container == "" {
-		if len(pod.Spec.Containers) != 1 {
-			var names []string
-			for _, c := range pod.Spec.Containers {
-				names = append(names, c.Name)
-			}
-			return apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", pod.Name, names))
-		}
-		container = pod.Spec.Containers[0].Name
-	}
-	found := false
-	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
-		for _, c := range list {
-			found = found || c.Name == container
-		}
-	}
-	if !found {
-		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, pod.Name))
-	}
-	if pod.Spec.NodeName == "" {
-		return apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
-	}
-	nodeRes := s.resources[corev1.SchemeGroupVersion.WithResource("nodes")]
-	if nodeRes == nil {
-		return apierrors.NewServiceUnavailable("nodes are not served")
-	}
-	nodeObj, _, err := s.getObject(r.Context(), nodeRes, "", pod.Spec.NodeName)
+	container, err := podContainer(pod, q.Get("container"))
 	if err != nil {
 		return err
 	}
-	base, transport, err := s.opts.NodeConnection(r.Context(), nodeObj.(*corev1.Node))
+	base, transport, err := s.nodeAgent(r.Context(), pod)
 	if err != nil {
-		return apierrors.NewServiceUnavailable(err.Error())
+		return err
 	}
 	target := base.JoinPath("containerLogs", pod.Namespace, pod.Name, container)
 	forward := url.Values{}
@@ -129,4 +102,47 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request, res *Resource
 			return nil
 		}
 	}
+}
+
+// podContainer resolves the container a log or exec request names: the
+// pod's only container when it names none.
+func podContainer(pod *corev1.Pod, container string) (string, error) {
+	if container == "" {
+		if len(pod.Spec.Containers) != 1 {
+			var names []string
+			for _, c := range pod.Spec.Containers {
+				names = append(names, c.Name)
+			}
+			return "", apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", pod.Name, names))
+		}
+		return pod.Spec.Containers[0].Name, nil
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, c := range list {
+			if c.Name == container {
+				return container, nil
+			}
+		}
+	}
+	return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, pod.Name))
+}
+
+// nodeAgent returns how to reach the node agent of the pod's node.
+func (s *Server) nodeAgent(ctx context.Context, pod *corev1.Pod) (*url.URL, http.RoundTripper, error) {
+	if pod.Spec.NodeName == "" {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("pod %s does not have a host assigned", pod.Name))
+	}
+	nodeRes := s.resources[corev1.SchemeGroupVersion.WithResource("nodes")]
+	if nodeRes == nil {
+		return nil, nil, apierrors.NewServiceUnavailable("nodes are not served")
+	}
+	nodeObj, _, err := s.getObject(ctx, nodeRes, "", pod.Spec.NodeName)
+	if err != nil {
+		return nil, nil, err
+	}
+	base, transport, err := s.opts.NodeConnection(ctx, nodeObj.(*corev1.Node))
+	if err != nil {
+		return nil, nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	return base, transport, nil
 }
