@@ -51,7 +51,14 @@ func TestPodGC(t *testing.T) {
 	controllertest.Eventually(t, 10*time.Second, "cached", func() (bool, error) {
 		ps, err := f.Core().V1().Pods().Lister().List(labels.Everything())
 		ns, _ := f.Core().V1().Nodes().Lister().List(labels.Everything())
-		return len(ps) == 6 && len(ns) == 1 && g.HasSynced(), err
+		succeeded := 0
+		for _, p := range ps {
+			if p.Status.Phase == corev1.PodSucceeded {
+				succeeded++
+			}
+		}
+		// The cache must have the final phases too, not only the pods.
+		return len(ps) == 6 && succeeded == 4 && len(ns) == 1 && g.HasSynced(), err
 	})
 	exists := func(name string) bool {
 		_, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
