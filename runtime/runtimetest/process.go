@@ -107,9 +107,11 @@ func testLogsFollow(h *harness) {
 	h.pullLocal(Busybox)
 	sb, _ := h.pod()
 	// The container waits for a file the test creates by exec, so the
-	// follower is attached before the last line is written.
+	// follower is attached before the last line is written. It lingers a
+	// moment after the file appears: a container that exits while the exec
+	// is still being reaped takes the exec down with it (exit code 137).
 	id := h.start(sb, shell("talker",
-		`echo first; echo first-err >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second; echo second-err >&2; exit 0`))
+		`echo first; echo first-err >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done; sleep 1; echo second; echo second-err >&2; exit 0`))
 	h.waitLog(id, "first")
 
 	var out, errOut syncBuffer
