@@ -63,3 +63,31 @@ func unwrap(obj any) any {
 	}
 	return obj
 }
+
+// ObservingHandler enqueues, for each event, the requests owner maps the
+// object to, and records creations and deletions in exp, so that a
+// controller waiting for its own writes (Expectations) sees them arrive.
+func ObservingHandler(c *Controller, owner EventHandler, exp *Expectations) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			for _, req := range owner.Map(obj) {
+				exp.Observed(req.String(), 1, 0)
+				c.Enqueue(req)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			for _, req := range owner.Map(obj) {
+				c.Enqueue(req)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			for _, req := range owner.Map(obj) {
+				exp.Observed(req.String(), 0, 1)
+				c.Enqueue(req)
+			}
+		},
+	}
+}

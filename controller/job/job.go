@@ -72,28 +72,7 @@ func New(opts Options) (*controller.Controller, error) {
 		return nil, err
 	}
 	owner := controller.ForControllerOwner(gvk.GroupKind())
-	reg, err := r.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			for _, req := range owner.Map(obj) {
-				r.exp.Observed(req.String(), 1, 0)
-				c.Enqueue(req)
-			}
-		},
-		UpdateFunc: func(_, obj any) {
-			for _, req := range owner.Map(obj) {
-				c.Enqueue(req)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			for _, req := range owner.Map(obj) {
-				r.exp.Observed(req.String(), 0, 1)
-				c.Enqueue(req)
-			}
-		},
-	})
+	reg, err := r.podInf.AddEventHandler(controller.ObservingHandler(c, owner, r.exp))
 	if err != nil {
 		return nil, err
 	}
