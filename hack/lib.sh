@@ -17,7 +17,7 @@ ensure_root() {
 }
 
 # ensure_packages installs what is missing: etcd-server, docker.io,
-# iptables, iproute2, busybox-static, iperf3, curl.
+# iptables, iproute2, busybox-static, iperf3, curl, nftables, conntrack.
 ensure_packages() {
 	# command -> Debian package that provides it
 	declare -A need=(
@@ -28,6 +28,8 @@ ensure_packages() {
 		[busybox]=busybox-static
 		[iperf3]=iperf3
 		[curl]=curl
+		[nft]=nftables
+		[conntrack]=conntrack
 	)
 	local missing=() cmd
 	for cmd in "${!need[@]}"; do
