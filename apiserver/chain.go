@@ -156,9 +156,7 @@ func (s *Server) authorize(ctx context.Context, a Attributes, gr schema.GroupRes
 	if a.Subresource != "" {
 		msg = fmt.Sprintf("User %q cannot %s resource \"%s/%s\"", a.User.Name, a.Verb, a.Resource, a.Subresource)
 	}
-	if a.APIGroup != "" {
-		msg += fmt.Sprintf(" in API group %q", a.APIGroup)
-	}
+	msg += fmt.Sprintf(" in API group %q", a.APIGroup)
 	if a.Namespace != "" {
 		msg += fmt.Sprintf(" in the namespace %q", a.Namespace)
 	}

@@ -126,6 +126,9 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		if res.readOnly {
 			return readVerbs, true
 		}
+		if res.createOnly {
+			return createOnlyVerbs, true
+		}
 		return resourceVerbs, true
 	case "status":
 		return statusVerbs, res.Status

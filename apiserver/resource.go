@@ -82,9 +82,10 @@ type Resource struct {
 	TTL time.Duration
 
 	// Built-in resources that are not plain stored objects.
-	serve    func(s *Server, w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error
-	readOnly bool // only get and list
-	noAge    bool // no Age column
+	serve      func(s *Server, w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error
+	readOnly   bool // only get and list
+	createOnly bool // only create (access reviews)
+	noAge      bool // no Age column
 	// beforeWrite runs after validation, before a create (old nil) or
 	// update is stored; the allocation is rolled back if the write fails
 	// and committed if it succeeds.

@@ -26,8 +26,10 @@ import (
 const DefaultEventTTL = time.Hour
 
 // DefaultResources returns the built-in resources: core/v1, apps/v1,
-// batch/v1, coordination.k8s.io/v1 and discovery.k8s.io/v1. Each call
-// returns new values the caller may change.
+// batch/v1, coordination.k8s.io/v1, discovery.k8s.io/v1,
+// rbac.authorization.k8s.io/v1 and the access reviews of
+// authorization.k8s.io/v1. Each call returns new values the caller may
+// change.
 func DefaultResources() []Resource {
 	rs := []Resource{
 		namespaceResource(),
@@ -217,7 +219,8 @@ func DefaultResources() []Resource {
 		rs[i].ValidateUpdate = validation.ValidateUpdate
 		rs[i].ValidateStatusUpdate = validation.ValidateStatusUpdate
 	}
-	return rs
+	rs = append(rs, rbacResources()...)
+	return append(rs, authorizationResources()...)
 }
 
 var replicaColumns = append([]metav1.TableColumnDefinition{
