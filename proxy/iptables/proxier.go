@@ -1,0 +1,443 @@
+package iptables
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	goiptables "github.com/coreos/go-iptables/iptables"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/gantryhq/gantry/proxy"
+)
+
+// DefaultChainPrefix names the chains as kube-proxy's: KUBE-SERVICES,
+// KUBE-SVC-..., KUBE-SEP-...
+const DefaultChainPrefix = "KUBE"
+
+// Options configure a Proxier.
+type Options struct {
+	// ChainPrefix starts the name of every chain the proxier owns; it
+	// must be unique among the proxiers sharing a network namespace.
+	// Empty means DefaultChainPrefix. At most 8 characters.
+	ChainPrefix string
+	// ClusterCIDR is the pod network (--cluster-cidr): traffic to a
+	// cluster IP from outside it is masqueraded. Optional.
+	ClusterCIDR netip.Prefix
+	// MasqueradeAll masquerades all traffic to cluster IPs
+	// (--masquerade-all).
+	MasqueradeAll bool
+	// NodePortAddresses limit node ports to these ranges
+	// (--nodeport-addresses); empty means every local address.
+	NodePortAddresses []netip.Prefix
+	// MasqueradeBit is the packet mark bit for masquerading (0-31);
+	// zero means 14, kube-proxy's default.
+	MasqueradeBit int
+
+	// randomFully is set by New when iptables supports --random-fully.
+	randomFully bool
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,7}$`)
+
+// Proxier programs services as NAT rules with iptables, the way the seeds
+// show kube-proxy doing it: per-service chains choosing an endpoint with
+// the statistic module, per-endpoint DNAT chains, hooks from PREROUTING
+// and OUTPUT. Every sync is one atomic `iptables-restore --noflush`; a sync
+// after a change rewrites the dispatch chains and only the chains of the
+// services that changed. Safe for concurrent use (calls are serialised).
+type Proxier struct {
+	opts  Options
+	names chainNames
+	ipt   *goiptables.IPTables
+
+	mu sync.Mutex
+	// prev is the state of the last successful sync; nil forces a full
+	// sync that starts from the rules actually present.
+	prev *proxy.State
+	// chains are the per-service nat chains present after the last sync.
+	chains map[string]struct{}
+	rules  int
+
+	// run executes a command with stdin; tests replace it.
+	run func(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
+}
+
+var _ proxy.Proxier = (*Proxier)(nil)
+
+// New validates opts and returns a Proxier. It checks that iptables is
+// installed; it changes nothing until the first Sync.
+func New(opts Options) (*Proxier, error) {
+	if opts.ChainPrefix == "" {
+		opts.ChainPrefix = DefaultChainPrefix
+	}
+	if !prefixRE.MatchString(opts.ChainPrefix) {
+		return nil, fmt.Errorf("iptables proxier: chain prefix %q: want 1-8 upper-case letters or digits, starting with a letter", opts.ChainPrefix)
+	}
+	if opts.MasqueradeBit == 0 {
+		opts.MasqueradeBit = 14
+	}
+	if opts.MasqueradeBit < 0 || opts.MasqueradeBit > 31 {
+		return nil, fmt.Errorf("iptables proxier: masquerade bit %d out of range 0-31", opts.MasqueradeBit)
+	}
+	if opts.ClusterCIDR.IsValid() {
+		opts.ClusterCIDR = opts.ClusterCIDR.Masked()
+	}
+	ipt, err := goiptables.New()
+	if err != nil {
+		return nil, fmt.Errorf("iptables proxier: %w", err)
+	}
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		return nil, fmt.Errorf("iptables proxier: %w", err)
+	}
+	opts.randomFully = ipt.HasRandomFully()
+	return &Proxier{
+		opts:   opts,
+		names:  newChainNames(opts.ChainPrefix),
+		ipt:    ipt,
+		chains: map[string]struct{}{},
+		run:    runCommand,
+	}, nil
+}
+
+func runCommand(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+func (p *Proxier) mark() string {
+	bit := uint32(1) << p.opts.MasqueradeBit
+	return fmt.Sprintf("%#x/%#x", bit, bit)
+}
+
+// RuleCount is the number of rules the last sync left in the proxier's
+// chains.
+func (p *Proxier) RuleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rules
+}
+
+// Sync makes the rules match state; see proxy.Proxier.
+func (p *Proxier) Sync(ctx context.Context, state *proxy.State) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.sync(ctx, state)
+	if err != nil {
+		p.prev = nil // start over from what is present
+	}
+	return err
+}
+
+func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
+	full := p.prev == nil
+	var changed []*proxy.ServicePort
+	var removed []proxy.ServicePortName
+	if !full {
+		changed, removed = proxy.Diff(p.prev, state)
+		// A sync without changes is the periodic one: repair everything.
+		full = len(changed) == 0 && len(removed) == 0
+	}
+	if full {
+		if err := p.ensureHooks(); err != nil {
+			return err
+		}
+		present, err := p.presentChains(ctx)
+		if err != nil {
+			return err
+		}
+		p.chains = present
+	}
+
+	r, want := p.render(state, full, changed)
+	// Delete the per-service chains no longer wanted.
+	var stale []string
+	for c := range p.chains {
+		if _, ok := want[c]; !ok {
+			stale = append(stale, c)
+		}
+	}
+	slices.Sort(stale)
+	for _, c := range stale {
+		r.deleteChain(c)
+	}
+	if _, err := p.run(ctx, r.bytes(), "iptables-restore", "--wait", "--noflush"); err != nil {
+		return fmt.Errorf("iptables proxier: sync %d services: %w", len(state.Services), err)
+	}
+	if err := p.clearConntrack(ctx, state); err != nil {
+		return err
+	}
+	p.chains = want
+	p.prev = state
+	p.rules = r.rules + p.unchangedRules(state, full, changed)
+	return nil
+}
+
+// render writes the restore input for state. On a full sync every chain is
+// written; otherwise the dispatch chains and the chains of changed
+// services. want is every per-service chain state needs.
+func (p *Proxier) render(state *proxy.State, full bool, changed []*proxy.ServicePort) (*renderer, map[string]struct{}) {
+	r := &renderer{names: p.names, opts: &p.opts, mark: p.mark()}
+	r.base()
+	write := make(map[proxy.ServicePortName]bool, len(changed))
+	for _, sp := range changed {
+		write[sp.Name] = true
+	}
+	want := make(map[string]struct{}, len(p.chains)+len(changed)*3)
+	for _, sp := range state.Services {
+		r.service(sp, full || write[sp.Name])
+		for _, c := range p.names.serviceChains(sp) {
+			want[c] = struct{}{}
+		}
+	}
+	r.nodePortDispatch()
+	return r, want
+}
+
+// unchangedRules counts the rules of the service chains a partial sync did
+// not rewrite, so that RuleCount stays the total.
+func (p *Proxier) unchangedRules(state *proxy.State, full bool, changed []*proxy.ServicePort) int {
+	if full {
+		return 0
+	}
+	write := make(map[proxy.ServicePortName]bool, len(changed))
+	for _, sp := range changed {
+		write[sp.Name] = true
+	}
+	n := 0
+	for _, sp := range state.Services {
+		if write[sp.Name] || len(sp.Endpoints) == 0 {
+			continue
+		}
+		n += serviceChainRules(sp, &p.opts)
+	}
+	return n
+}
+
+// serviceChainRules is how many rules the SVC, EXT and SEP chains of sp hold.
+func serviceChainRules(sp *proxy.ServicePort, o *Options) int {
+	e := len(sp.Endpoints)
+	n := e + 2*e // statistic rules; hairpin + DNAT per endpoint
+	if sp.AffinityTimeout > 0 {
+		n += e
+	}
+	if o.MasqueradeAll || o.ClusterCIDR.IsValid() {
+		n++
+	}
+	if hasExternal(sp) {
+		n += 2
+	}
+	return n
+}
+
+// presentChains lists the per-service chains of this proxier in the nat
+// table, to adopt what an earlier process left.
+func (p *Proxier) presentChains(ctx context.Context) (map[string]struct{}, error) {
+	out, err := p.run(ctx, nil, "iptables-save", "-t", "nat")
+	if err != nil {
+		return nil, fmt.Errorf("iptables proxier: %w", err)
+	}
+	chains := map[string]struct{}{}
+	for _, c := range p.ownChains(out) {
+		if p.isServiceChain(c) {
+			chains[c] = struct{}{}
+		}
+	}
+	return chains, nil
+}
+
+func (p *Proxier) isServiceChain(c string) bool {
+	for _, k := range []string{"-SVC-", "-EXT-", "-SEP-"} {
+		if strings.HasPrefix(c, p.opts.ChainPrefix+k) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownChains returns the chains declared in iptables-save output whose
+// names start with this proxier's prefix.
+func (p *Proxier) ownChains(save []byte) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(save))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	prefix := ":" + p.opts.ChainPrefix + "-"
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		name, _, _ := strings.Cut(line[1:], " ")
+		out = append(out, name)
+	}
+	return out
+}
+
+// hook is a jump from a built-in chain into one of the proxier's.
+type hook struct {
+	table, chain string
+	args         []string
+}
+
+func (p *Proxier) hooks() []hook {
+	n := p.names
+	comment := func(s string) []string { return []string{"-m", "comment", "--comment", s} }
+	newConn := []string{"-m", "conntrack", "--ctstate", "NEW"}
+	jump := func(table, chain, target string, pre []string, c string) hook {
+		args := append(append(slices.Clone(pre), comment(c)...), "-j", target)
+		return hook{table, chain, args}
+	}
+	return []hook{
+		jump("nat", "PREROUTING", n.services, nil, "service portals"),
+		jump("nat", "OUTPUT", n.services, nil, "service portals"),
+		jump("nat", "POSTROUTING", n.postrouting, nil, "service postrouting rules"),
+		jump("filter", "INPUT", n.externalServices, newConn, "external services without endpoints"),
+		jump("filter", "FORWARD", n.externalServices, newConn, "external services without endpoints"),
+		jump("filter", "FORWARD", n.filterServices, newConn, "services without endpoints"),
+		jump("filter", "OUTPUT", n.filterServices, newConn, "services without endpoints"),
+		jump("filter", "FORWARD", n.forward, nil, "service forwarding rules"),
+	}
+}
+
+// ensureHooks creates the proxier's fixed chains and puts the jumps to
+// them first in the built-in chains (before Docker's FORWARD rules).
+func (p *Proxier) ensureHooks() error {
+	n := p.names
+	for _, c := range []struct{ table, chain string }{
+		{"nat", n.services}, {"nat", n.nodePorts}, {"nat", n.postrouting}, {"nat", n.markMasq},
+		{"filter", n.filterServices}, {"filter", n.externalServices}, {"filter", n.forward},
+	} {
+		ok, err := p.ipt.ChainExists(c.table, c.chain)
+		if err != nil {
+			return fmt.Errorf("iptables proxier: chain %s/%s: %w", c.table, c.chain, err)
+		}
+		if !ok {
+			if err := p.ipt.NewChain(c.table, c.chain); err != nil {
+				return fmt.Errorf("iptables proxier: create chain %s/%s: %w", c.table, c.chain, err)
+			}
+		}
+	}
+	for _, h := range p.hooks() {
+		ok, err := p.ipt.Exists(h.table, h.chain, h.args...)
+		if err != nil {
+			return fmt.Errorf("iptables proxier: hook %s/%s: %w", h.table, h.chain, err)
+		}
+		if !ok {
+			if err := p.ipt.Insert(h.table, h.chain, 1, h.args...); err != nil {
+				return fmt.Errorf("iptables proxier: hook %s/%s: %w", h.table, h.chain, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Cleanup removes the hooks and every chain whose name starts with the
+// proxier's prefix, in the nat and filter tables.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prev = nil
+	p.chains = map[string]struct{}{}
+	p.rules = 0
+	var errs []error
+	for _, h := range p.hooks() {
+		// A jump to a chain that is gone cannot exist (and iptables
+		// cannot even check for it).
+		target := h.args[len(h.args)-1]
+		if ok, err := p.ipt.ChainExists(h.table, target); err != nil || !ok {
+			continue
+		}
+		if err := p.ipt.DeleteIfExists(h.table, h.chain, h.args...); err != nil {
+			errs = append(errs, fmt.Errorf("iptables proxier: remove hook %s/%s: %w", h.table, h.chain, err))
+		}
+	}
+	var in bytes.Buffer
+	for _, table := range []string{"filter", "nat"} {
+		out, err := p.run(ctx, nil, "iptables-save", "-t", table)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("iptables proxier: %w", err))
+			continue
+		}
+		chains := p.ownChains(out)
+		if len(chains) == 0 {
+			continue
+		}
+		fmt.Fprintf(&in, "*%s\n", table)
+		for _, c := range chains {
+			fmt.Fprintf(&in, ":%s - [0:0]\n", c)
+		}
+		for _, c := range chains {
+			fmt.Fprintf(&in, "-X %s\n", c)
+		}
+		in.WriteString("COMMIT\n")
+	}
+	if in.Len() > 0 {
+		if _, err := p.run(ctx, in.Bytes(), "iptables-restore", "--wait", "--noflush"); err != nil {
+			errs = append(errs, fmt.Errorf("iptables proxier: cleanup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clearConntrack removes UDP connection tracking entries that would keep
+// sending datagrams to endpoints that are gone, or keep a flow that started
+// while a service had no endpoints from reaching the new ones.
+func (p *Proxier) clearConntrack(ctx context.Context, state *proxy.State) error {
+	if p.prev == nil {
+		return nil
+	}
+	var errs []error
+	del := func(args ...string) {
+		args = append([]string{"-D", "-p", "udp"}, args...)
+		if _, err := p.run(ctx, nil, "conntrack", args...); err != nil && !noEntries(err) {
+			errs = append(errs, fmt.Errorf("iptables proxier: conntrack %s: %w", strings.Join(args, " "), err))
+		}
+	}
+	for _, old := range p.prev.Services {
+		if old.Name.Protocol != v1.ProtocolUDP {
+			continue
+		}
+		cur := state.Lookup(old.Name)
+		for _, ep := range old.Endpoints {
+			if cur != nil && slices.Contains(cur.Endpoints, ep) {
+				continue
+			}
+			del("--orig-dst", old.ClusterIP.String(), "--dst-nat", ep.Addr.String())
+			if old.NodePort != 0 {
+				del("--orig-port-dst", fmt.Sprint(old.NodePort), "--dst-nat", ep.Addr.String())
+			}
+		}
+	}
+	for _, sp := range state.Services {
+		if sp.Name.Protocol != v1.ProtocolUDP || len(sp.Endpoints) == 0 {
+			continue
+		}
+		if old := p.prev.Lookup(sp.Name); old != nil && len(old.Endpoints) == 0 {
+			// Flows rejected while there were no endpoints.
+			del("--orig-dst", sp.ClusterIP.String(), "--orig-port-dst", fmt.Sprint(sp.Port))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// noEntries reports whether conntrack failed only because nothing matched.
+func noEntries(err error) bool {
+	return strings.Contains(err.Error(), "0 flow entries have been deleted")
+}
