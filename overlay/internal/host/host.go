@@ -261,6 +261,9 @@ const dumpRetries = 5
 // RouteList is h.RouteListFiltered for IPv4, retried when a concurrent
 // change interrupted the dump.
 func RouteList(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
+	if filter == nil {
+		filter, mask = &netlink.Route{}, 0 // netlink dereferences a nil filter
+	}
 	return retryDump(func() ([]netlink.Route, error) { return h.RouteListFiltered(netlink.FAMILY_V4, filter, mask) })
 }
 

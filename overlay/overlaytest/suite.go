@@ -1,0 +1,155 @@
+package overlaytest
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantryhq/gantry/overlay"
+)
+
+// converge bounds how long the suite waits for the overlay to follow a
+// change.
+const converge = 20 * time.Second
+
+// shortTTL is the lease lifetime of the suite's last host, whose lease
+// the suite lets expire.
+const shortTTL = time.Minute
+
+// Suite is the conformance suite of an overlay backend.
+type Suite struct {
+	ClusterOptions
+	// Check, if set, is called once all pods reach each other, for checks
+	// of the backend's own (which routes are direct, which tunnelled ...).
+	Check func(t *testing.T, c *Cluster)
+}
+
+// Run runs the suite: it starts one agent per host (three hosts on one L2
+// segment unless Segments say otherwise) and one pod per host, and checks
+//
+//   - connectivity: every pod reaches every other one over ICMP and TCP;
+//     subnet.env and the masquerade rules are in place;
+//   - lease expiry: when the last host's agent is gone and its lease
+//     expires, the other hosts remove its routes;
+//   - restart: a restarted agent gets its subnet back, both when its lease
+//     expired meanwhile and when it is still there, and the pods reach each
+//     other again;
+//   - cleanup: Cleanup leaves no device, route, neighbour or forwarding
+//     entry, masquerade rule or subnet.env behind.
+//
+// Lease expiry runs only on the default memory store with its fake clock.
+func (s Suite) Run(t *testing.T) {
+	RequireRoot(t)
+	c := NewCluster(t, s.ClusterOptions)
+	last := len(c.Hosts) - 1
+	for i := range c.Hosts {
+		ttl := time.Duration(0)
+		if i == last {
+			ttl = shortTTL
+		}
+		c.Start(i, ttl)
+	}
+	subnets := make([]netip.Prefix, len(c.Hosts))
+	for i, a := range c.Agents {
+		subnets[i] = a.Subnet()
+		for j := range i {
+			if subnets[j] == subnets[i] {
+				t.Fatalf("hosts %d and %d have the same subnet %s", j, i, subnets[i])
+			}
+		}
+	}
+	c.AddPods()
+
+	ok := t.Run("connectivity", func(t *testing.T) {
+		c.CheckConnectivity(t, converge)
+		for i, a := range c.Agents {
+			env, err := overlay.ReadSubnetEnv(c.SubnetFile(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := overlay.SubnetEnv{Network: Network, Subnet: overlay.BridgeAddr(a.Subnet()), MTU: a.MTU(), IPMasq: true}
+			if env != want {
+				t.Errorf("host %d: subnet.env %+v, want %+v", i, env, want)
+			}
+			rules, err := MasqRules(c.Hosts[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{
+				"-s " + Network.String() + " -d " + Network.String(),
+				"-s " + a.Subnet().String() + " -d 224.0.0.0/4",
+				"-j MASQUERADE",
+			} {
+				if !strings.Contains(rules, want) {
+					t.Errorf("host %d: masquerade chain lacks %q:\n%s", i, want, rules)
+				}
+			}
+		}
+		if s.Check != nil {
+			s.Check(t, c)
+		}
+	})
+	if !ok {
+		return
+	}
+
+	expired := false
+	if c.Clock != nil {
+		expired = t.Run("lease expiry", func(t *testing.T) {
+			c.Stop(last)
+			c.Clock.Step(shortTTL + time.Second)
+			for i := range last {
+				Eventually(t, converge, func() error {
+					routes, err := RoutesTo(c.Hosts[i], subnets[last])
+					if err == nil && len(routes) > 0 {
+						return errorf("host %d still routes to the expired subnet %s: %v", i, subnets[last], routes)
+					}
+					return err
+				})
+			}
+			if err := Ping(c.Pods[0].NS, c.Pods[last].Addr); err == nil {
+				t.Errorf("pod on host %d still reaches the pod of the expired lease", 0)
+			}
+		})
+		if !expired {
+			return
+		}
+	}
+
+	if !t.Run("restart", func(t *testing.T) {
+		if expired {
+			// Its lease is gone: subnet.env brings the same subnet back.
+			if a := c.Start(last, shortTTL); a.Subnet() != subnets[last] {
+				t.Fatalf("host %d came back with subnet %s, had %s", last, a.Subnet(), subnets[last])
+			}
+		}
+		// Its lease is alive: same PublicIP, same subnet.
+		c.Stop(0)
+		if a := c.Start(0, 0); a.Subnet() != subnets[0] {
+			t.Fatalf("host 0 came back with subnet %s, had %s", a.Subnet(), subnets[0])
+		}
+		c.CheckConnectivity(t, converge)
+	}) {
+		return
+	}
+
+	t.Run("cleanup", func(t *testing.T) {
+		for _, p := range c.Pods {
+			p.Delete()
+		}
+		for i := range c.Hosts {
+			c.Stop(i)
+			a, err := overlay.New(c.AgentOptions(i, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A fresh agent, as after a crash: it finds what to remove.
+			if err := a.Cleanup(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			c.CheckClean(t, i)
+		}
+	})
+}
