@@ -1,0 +1,139 @@
+package noderestriction
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/gantryhq/gantry/apiserver"
+)
+
+// Node agent identities.
+const (
+	NodeUserPrefix = "system:node:"
+	NodesGroup     = "system:nodes"
+	// LeaseNamespace holds the node agents' heartbeat leases.
+	LeaseNamespace = corev1.NamespaceNodeLease
+)
+
+// NodeName returns the node a user is the agent of: the user is
+// system:node:<name> in the group system:nodes.
+func NodeName(u *apiserver.UserInfo) (string, bool) {
+	if u == nil || !slices.Contains(u.Groups, NodesGroup) {
+		return "", false
+	}
+	name, ok := strings.CutPrefix(u.Name, NodeUserPrefix)
+	if !ok || name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// Authorizer decides the node agents' requests for Node and Lease objects
+// (see the package documentation). It holds no state and is safe for
+// concurrent use.
+type Authorizer struct{}
+
+var _ apiserver.Authorizer = (*Authorizer)(nil)
+
+// NewAuthorizer returns the node authorizer.
+func NewAuthorizer() *Authorizer { return &Authorizer{} }
+
+var readVerbs = []string{"get", "list", "watch"}
+
+// Authorize implements apiserver.Authorizer.
+func (*Authorizer) Authorize(_ context.Context, a apiserver.Attributes) (apiserver.Decision, string, error) {
+	node, ok := NodeName(a.User)
+	if !ok || !a.ResourceRequest {
+		return apiserver.DecisionNoOpinion, "", nil
+	}
+	switch {
+	case a.APIGroup == "" && a.Resource == "nodes":
+		switch {
+		case slices.Contains(readVerbs, a.Verb):
+			return apiserver.DecisionNoOpinion, "", nil // RBAC decides
+		case a.Verb == "create" && a.Name == "":
+			return apiserver.DecisionNoOpinion, "", nil // the name is checked by Admission
+		case a.Name == node && a.Verb != "deletecollection":
+			return apiserver.DecisionAllow, fmt.Sprintf("node %q may change its own Node object", node), nil
+		}
+		return apiserver.DecisionDeny, fmt.Sprintf("node %q may only change its own Node object", node), nil
+	case a.APIGroup == coordinationv1.GroupName && a.Resource == "leases":
+		switch {
+		case a.Namespace != LeaseNamespace:
+			return apiserver.DecisionDeny, fmt.Sprintf("node %q may only use its own Lease in namespace %q", node, LeaseNamespace), nil
+		case a.Verb == "create" && a.Name == "":
+			return apiserver.DecisionAllow, fmt.Sprintf("node %q may create its Lease (the name is checked by admission)", node), nil
+		case a.Name == node && a.Subresource == "" && a.Verb != "deletecollection" && a.Verb != "list" && a.Verb != "watch":
+			return apiserver.DecisionAllow, fmt.Sprintf("node %q may use its own Lease", node), nil
+		}
+		return apiserver.DecisionDeny, fmt.Sprintf("node %q may only use its own Lease %q in namespace %q", node, LeaseNamespace+"/"+node, LeaseNamespace), nil
+	}
+	return apiserver.DecisionNoOpinion, "", nil
+}
+
+// Admission is the NodeRestriction validating admission plugin (see the
+// package documentation). It holds no state and is safe for concurrent use.
+type Admission struct{}
+
+var _ apiserver.ValidatingAdmission = (*Admission)(nil)
+
+// NewAdmission returns the NodeRestriction plugin.
+func NewAdmission() *Admission { return &Admission{} }
+
+// Validate implements apiserver.ValidatingAdmission; writes of users that
+// are not node agents pass. Refusals are errors the API server reports as
+// 403 Forbidden.
+func (*Admission) Validate(_ context.Context, req *apiserver.AdmissionRequest) error {
+	node, ok := NodeName(req.User)
+	if !ok {
+		return nil
+	}
+	gr := req.Resource.GroupResource()
+	switch {
+	case gr.Group == "" && gr.Resource == "pods":
+		return admitPod(node, req)
+	case gr.Group == "" && gr.Resource == "nodes":
+		if req.Name != node {
+			return fmt.Errorf("node %q may not %s Node %q: only its own", node, strings.ToLower(string(req.Operation)), req.Name)
+		}
+	case gr.Group == coordinationv1.GroupName && gr.Resource == "leases":
+		if req.Namespace != LeaseNamespace || req.Name != node {
+			return fmt.Errorf("node %q may not %s Lease %q: only %q", node, strings.ToLower(string(req.Operation)), req.Namespace+"/"+req.Name, LeaseNamespace+"/"+node)
+		}
+	}
+	return nil
+}
+
+func admitPod(node string, req *apiserver.AdmissionRequest) error {
+	key := req.Namespace + "/" + req.Name
+	switch req.Operation {
+	case apiserver.Create:
+		pod, ok := req.Object.(*corev1.Pod)
+		if !ok {
+			return nil
+		}
+		if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; !mirror {
+			return fmt.Errorf("node %q may only create mirror pods (annotation %s), not pod %q", node, corev1.MirrorPodAnnotationKey, key)
+		}
+		if pod.Spec.NodeName != node {
+			return fmt.Errorf("node %q may only create mirror pods bound to itself, not pod %q for node %q", node, key, pod.Spec.NodeName)
+		}
+	case apiserver.Update, apiserver.Delete:
+		old, ok := req.OldObject.(*corev1.Pod)
+		if !ok {
+			return nil
+		}
+		if old.Spec.NodeName != node {
+			return fmt.Errorf("node %q may not %s pod %q: it is bound to node %q", node, strings.ToLower(string(req.Operation)), key, old.Spec.NodeName)
+		}
+		if req.Operation == apiserver.Update && req.Subresource != "status" {
+			return fmt.Errorf("node %q may only change the status of pod %q, not its spec or metadata", node, key)
+		}
+	}
+	return nil
+}
