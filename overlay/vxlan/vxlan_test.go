@@ -7,6 +7,8 @@ import (
 	"github.com/gantryhq/gantry/overlay"
 	"github.com/gantryhq/gantry/overlay/overlaytest"
 	"github.com/gantryhq/gantry/overlay/vxlan"
+	etcdstore "github.com/gantryhq/gantry/store/etcd"
+	"github.com/gantryhq/gantry/store/etcd/etcdtest"
 )
 
 func newBackend(direct bool) func(testing.TB, *overlaytest.Host) overlay.Backend {
@@ -78,4 +80,24 @@ func checkVia(t *testing.T, c *overlaytest.Cluster, from, to int, dev string) {
 			t.Errorf("host %d: direct route to %s via %s, want %s", from, subnet, gw, c.Hosts[to].PublicIP())
 		}
 	}
+}
+
+// TestVXLANEtcd runs the suite over a real (embedded) etcd, where leases
+// are etcd leases; lease expiry is left to the memory store's fake clock.
+func TestVXLANEtcd(t *testing.T) {
+	t.Parallel()
+	overlaytest.RequireRoot(t)
+	srv := etcdtest.StartEmbedded(t, etcdstore.EmbeddedOptions{})
+	s, err := srv.NewStore(etcdstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	overlaytest.Suite{
+		ClusterOptions: overlaytest.ClusterOptions{
+			Backend:    overlay.BackendConfig{Type: overlay.TypeVXLAN},
+			NewBackend: newBackend(false),
+			Store:      s,
+		},
+	}.Run(t)
 }

@@ -1,0 +1,127 @@
+package overlay_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/gantryhq/gantry/overlay"
+	"github.com/gantryhq/gantry/overlay/hostgw"
+	"github.com/gantryhq/gantry/overlay/overlaytest"
+	"github.com/gantryhq/gantry/overlay/vxlan"
+)
+
+// iperfSeconds is the length of one iperf3 run.
+const iperfSeconds = 3
+
+// BenchmarkOverlayThroughput measures TCP throughput with iperf3 from a pod
+// on one host to a pod on another, for each backend, and host to host over
+// the same veth underlay in the same iteration, and reports
+//
+//   - Gbit/s: the pod-to-pod throughput;
+//   - underlay-Gbit/s: the host-to-host throughput;
+//   - ratio-to-underlay: the first over the second.
+//
+// Run it as root:
+//
+//	go test ./overlay -run '^$' -bench BenchmarkOverlayThroughput
+func BenchmarkOverlayThroughput(b *testing.B) {
+	overlaytest.RequireRoot(b)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		if os.Getenv("CI") != "" {
+			b.Fatal("iperf3 not found; install iperf3")
+		}
+		b.Skip("iperf3 not found; install iperf3 (hack/lib.sh ensure_packages)")
+	}
+	for _, bc := range []struct {
+		name    string
+		backend overlay.BackendConfig
+		new     func(testing.TB, *overlaytest.Host) (overlay.Backend, error)
+	}{
+		{"vxlan", overlay.BackendConfig{Type: overlay.TypeVXLAN}, func(_ testing.TB, h *overlaytest.Host) (overlay.Backend, error) {
+			return vxlan.New(vxlan.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+		}},
+		{"hostgw", overlay.BackendConfig{Type: overlay.TypeHostGW}, func(_ testing.TB, h *overlaytest.Host) (overlay.Backend, error) {
+			return hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+		}},
+	} {
+		b.Run("backend="+bc.name, func(b *testing.B) {
+			c := overlaytest.NewCluster(b, overlaytest.ClusterOptions{
+				Backend:  bc.backend,
+				Segments: []int{0, 0},
+				NewBackend: func(t testing.TB, h *overlaytest.Host) overlay.Backend {
+					be, err := bc.new(t, h)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return be
+				},
+			})
+			c.Start(0, 0)
+			c.Start(1, 0)
+			c.AddPods()
+			client, server := c.Pods[0], c.Pods[1]
+			overlaytest.Eventually(b, 20*time.Second, func() error { return overlaytest.Ping(client.NS, server.Addr) })
+			iperfServer(b, server.NS)
+			iperfServer(b, c.Hosts[1].NS)
+
+			var pod, under float64
+			for b.Loop() {
+				under += iperf(b, c.Hosts[0].NS, c.Hosts[1].PublicIP())
+				pod += iperf(b, client.NS, server.Addr)
+			}
+			n := float64(b.N)
+			b.ReportMetric(pod/n/1e9, "Gbit/s")
+			b.ReportMetric(under/n/1e9, "underlay-Gbit/s")
+			b.ReportMetric(pod/under, "ratio-to-underlay")
+		})
+	}
+}
+
+// iperfServer runs an iperf3 server in namespace ns until the benchmark
+// ends.
+func iperfServer(b *testing.B, ns string) {
+	b.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns, "iperf3", "--server", "--port", "5201")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+}
+
+// iperf runs an iperf3 client in namespace ns against dst and returns the
+// received bits per second. It retries while the server is starting.
+func iperf(b *testing.B, ns string, dst netip.Addr) float64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		out, err := exec.Command("ip", "netns", "exec", ns, "iperf3", "--client", dst.String(), "--port", "5201",
+			"--time", fmt.Sprint(iperfSeconds), "--json").Output()
+		var res struct {
+			End struct {
+				SumReceived struct {
+					BitsPerSecond float64 `json:"bits_per_second"`
+				} `json:"sum_received"`
+			} `json:"end"`
+			Error string `json:"error"`
+		}
+		jerr := json.Unmarshal(out, &res)
+		if err == nil && jerr == nil && res.Error == "" && res.End.SumReceived.BitsPerSecond > 0 {
+			return res.End.SumReceived.BitsPerSecond
+		}
+		select {
+		case <-ctx.Done():
+			b.Fatalf("iperf3 from %s to %s: %v %v %s", ns, dst, err, jerr, res.Error)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
