@@ -182,6 +182,23 @@ func (c *Cluster) Stop(i int) {
 	c.runs[i] = nil
 }
 
+// expireDue steps the fake clock by d and returns once the memory store has
+// expired the keys due by then: it waits for a probe key that expires last.
+func (c *Cluster) expireDue(t testing.TB, d time.Duration) {
+	t.Helper()
+	probe := "/gov-probe/" + c.Topo.id
+	if _, err := c.Store.Create(context.Background(), probe, []byte("x"), store.WriteOptions{TTL: d}); err != nil {
+		t.Fatal(err)
+	}
+	c.Clock.Step(d)
+	Eventually(t, converge, func() error {
+		if _, err := c.Store.Get(context.Background(), probe); !errors.Is(err, store.ErrNotFound) {
+			return errorf("probe key %s not expired yet (%v)", probe, err)
+		}
+		return nil
+	})
+}
+
 // AddPods adds one pod to every host: the second address of its subnet.
 func (c *Cluster) AddPods() {
 	c.t.Helper()

@@ -31,6 +31,7 @@ type Suite struct {
 //
 //   - connectivity: every pod reaches every other one over ICMP and TCP;
 //     subnet.env and the masquerade rules are in place;
+//   - renewal: a lease is renewed before it expires, and lives on;
 //   - lease expiry: when the last host's agent is gone and its lease
 //     expires, the other hosts remove its routes;
 //   - restart: a restarted agent gets its subnet back, both when its lease
@@ -39,7 +40,7 @@ type Suite struct {
 //   - cleanup: Cleanup leaves no device, route, neighbour or forwarding
 //     entry, masquerade rule or subnet.env behind.
 //
-// Lease expiry runs only on the default memory store with its fake clock.
+// Renewal and lease expiry run only on the default memory store with its fake clock.
 func (s Suite) Run(t *testing.T) {
 	RequireRoot(t)
 	c := NewCluster(t, s.ClusterOptions)
@@ -92,6 +93,26 @@ func (s Suite) Run(t *testing.T) {
 		}
 	})
 	if !ok {
+		return
+	}
+
+	if c.Clock != nil && !t.Run("renewal", func(t *testing.T) {
+		// The short lease is renewed RenewMargin (half its TTL) before it
+		// expires, and outlives its first TTL.
+		before := c.Agents[last].Lease()
+		c.Clock.Step(shortTTL/2 + time.Second)
+		Eventually(t, converge, func() error {
+			if l := c.Agents[last].Lease(); l.Revision == before.Revision {
+				return errorf("lease %s not renewed", l)
+			}
+			return nil
+		})
+		c.expireDue(t, shortTTL/2)
+		key := c.Agents[last].Subnets().LeaseKey(subnets[last])
+		if _, err := c.Store.Get(context.Background(), key); err != nil {
+			t.Fatalf("renewed lease: %v", err)
+		}
+	}) {
 		return
 	}
 
