@@ -13,6 +13,5 @@
 // TCP, lease expiry, agent restarts and cleanup; each backend's tests run it.
 //
 // It needs root, iproute2, iptables and busybox (for ping); [RequireRoot]
-// skips a test when not root, and fails it on CI (CI set) when tools are
-// missing.
+// skips a test when not root, and fails it when a tool is missing.
 package overlaytest

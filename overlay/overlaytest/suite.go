@@ -96,6 +96,61 @@ func (s Suite) Run(t *testing.T) {
 		return
 	}
 
+	if !t.Run("masquerade", func(t *testing.T) {
+		// Leaving the cluster network, pods appear as their host; inside
+		// it, as themselves.
+		const port = 5301
+		ListenWhoAmI(t, c.Topo.Switch, Gateway(0), port)
+		for _, p := range c.Pods {
+			ListenWhoAmI(t, p.NS, p.Addr, port)
+		}
+		for i, p := range c.Pods {
+			got, err := WhoAmI(p.NS, Gateway(0), port, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.Hosts[i].PublicIP() {
+				t.Errorf("pod %s reaches the outside as %s, want its host's %s", p.Addr, got, c.Hosts[i].PublicIP())
+			}
+			peer := c.Pods[(i+1)%len(c.Pods)]
+			if got, err = WhoAmI(p.NS, peer.Addr, port, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if got != p.Addr {
+				t.Errorf("pod %s reaches pod %s as %s", p.Addr, peer.Addr, got)
+			}
+		}
+	}) {
+		return
+	}
+
+	if !t.Run("changed lease", func(t *testing.T) {
+		// Host 1 loses its whole data plane and comes back: new devices
+		// (a new VTEP MAC for vxlan), the same subnet, its lease rewritten;
+		// the other hosts follow the change.
+		const i = 1
+		c.Stop(i)
+		before := c.Agents[i].Lease()
+		old, err := overlay.New(c.AgentOptions(i, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Cleanup(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		a := c.Start(i, 0)
+		if a.Subnet() != subnets[i] {
+			t.Fatalf("host %d came back with subnet %s, had %s", i, a.Subnet(), subnets[i])
+		}
+		if a.Lease().Revision == before.Revision {
+			t.Errorf("lease of host %d not rewritten", i)
+		}
+		c.Pods[i].Attach(overlay.DefaultBridge)
+		c.CheckConnectivity(t, converge)
+	}) {
+		return
+	}
+
 	if c.Clock != nil && !t.Run("renewal", func(t *testing.T) {
 		// The short lease is renewed RenewMargin (half its TTL) before it
 		// expires, and outlives its first TTL.

@@ -17,9 +17,8 @@ import (
 	"github.com/gantryhq/gantry/overlay/internal/host"
 )
 
-// RequireRoot skips t unless it runs as root with the tools the topology
-// needs. On CI (the CI environment variable set) missing tools fail the test
-// instead, as the project's test command installs them.
+// RequireRoot skips t unless it runs as root, and fails it when a tool the
+// topology needs is missing (the project's test command installs them).
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -27,11 +26,7 @@ func RequireRoot(t testing.TB) {
 	}
 	for _, tool := range []string{"ip", "iptables", "busybox"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("overlaytest: %s not found; install iproute2, iptables and busybox-static (hack/lib.sh ensure_packages)", tool)
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			t.Fatalf("overlaytest: %s not found; install iproute2, iptables and busybox-static (hack/lib.sh ensure_packages)", tool)
 		}
 	}
 }
@@ -155,6 +150,13 @@ func (h *Host) AddPod(bridge string, addr netip.Addr, subnet netip.Prefix, gw ne
 	return p
 }
 
+// Attach attaches the pod's veth to bridge again (after the bridge was
+// deleted and recreated).
+func (p *Pod) Attach(bridge string) {
+	p.Host.tp.t.Helper()
+	Run(p.Host.tp.t, "ip", "-n", p.Host.NS, "link", "set", p.veth, "master", bridge, "up")
+}
+
 // Delete removes the pod's namespace and waits until the kernel, which
 // destroys namespaces in the background, has removed its veth pair.
 func (p *Pod) Delete() {
@@ -271,3 +273,56 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// ListenWhoAmI starts a TCP server on addr:port in namespace ns that
+// answers every connection with the source address it sees, stopped in
+// t.Cleanup.
+func ListenWhoAmI(t testing.TB, ns string, addr netip.Addr, port int) {
+	t.Helper()
+	var l net.Listener
+	err := host.Do(NSPath(ns), func() (err error) {
+		l, err = net.Listen("tcp", netip.AddrPortFrom(addr, uint16(port)).String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+			c.Write([]byte(ap.Addr().String()))
+			c.Close()
+		}
+	}()
+}
+
+// WhoAmI connects from namespace ns to a ListenWhoAmI server at dst:port
+// and returns the source address the server saw.
+func WhoAmI(ns string, dst netip.Addr, port int, timeout time.Duration) (netip.Addr, error) {
+	var c net.Conn
+	err := host.Do(NSPath(ns), func() (err error) {
+		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(dst, uint16(port)).String(), timeout)
+		return err
+	})
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("tcp from %s to %s:%d: %w", ns, dst, port, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("tcp from %s to %s:%d: %w", ns, dst, port, err)
+	}
+	return netip.ParseAddr(string(b))
+}
+
+// Gateway is the switch's address on segment s, outside the cluster
+// network: what pods reach through their host's masquerading.
+func Gateway(segment int) netip.Addr {
+	return netip.MustParseAddr(fmt.Sprintf("10.99.%d.254", segment))
+}
