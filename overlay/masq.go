@@ -74,17 +74,20 @@ func (m masq) remove() error {
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)
 		}
-		if err := ipt.DeleteIfExists("nat", "POSTROUTING", m.jumpRule()...); err != nil {
-			return fmt.Errorf("iptables chain nat/POSTROUTING: jump to %s: %w", m.chain, err)
-		}
+		// A jump to a missing chain cannot exist (and iptables refuses to
+		// even look for one).
 		exists, err := ipt.ChainExists("nat", m.chain)
 		if err != nil {
 			return fmt.Errorf("iptables chain nat/%s: %w", m.chain, err)
 		}
-		if exists {
-			if err := ipt.ClearAndDeleteChain("nat", m.chain); err != nil {
-				return fmt.Errorf("iptables chain nat/%s: %w", m.chain, err)
-			}
+		if !exists {
+			return nil
+		}
+		if err := ipt.DeleteIfExists("nat", "POSTROUTING", m.jumpRule()...); err != nil {
+			return fmt.Errorf("iptables chain nat/POSTROUTING: jump to %s: %w", m.chain, err)
+		}
+		if err := ipt.ClearAndDeleteChain("nat", m.chain); err != nil {
+			return fmt.Errorf("iptables chain nat/%s: %w", m.chain, err)
 		}
 		return nil
 	})

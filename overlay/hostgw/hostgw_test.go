@@ -3,6 +3,7 @@ package hostgw_test
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/gantryhq/gantry/overlay"
 	"github.com/gantryhq/gantry/overlay/hostgw"
@@ -45,4 +46,39 @@ func TestHostGW(t *testing.T) {
 			}
 		},
 	}.Run(t)
+}
+
+// TestNoIPMasq: without IPMasq the agents install no masquerade rules (and
+// removing the rules that are not there is no error), and pods still reach
+// each other.
+func TestNoIPMasq(t *testing.T) {
+	t.Parallel()
+	c := overlaytest.NewCluster(t, overlaytest.ClusterOptions{
+		Backend:  overlay.BackendConfig{Type: overlay.TypeHostGW},
+		Segments: []int{0, 0},
+		NoIPMasq: true,
+		NewBackend: func(t testing.TB, h *overlaytest.Host) overlay.Backend {
+			b, err := hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	})
+	c.Start(0, 0)
+	c.Start(1, 0)
+	c.AddPods()
+	c.CheckConnectivity(t, 20*time.Second)
+	for _, h := range c.Hosts {
+		if rules, err := overlaytest.MasqRules(h); err == nil {
+			t.Errorf("host %s has masquerade rules:\n%s", h.NS, rules)
+		}
+	}
+	env, err := overlay.ReadSubnetEnv(c.SubnetFile(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.IPMasq {
+		t.Errorf("subnet.env says FLANNEL_IPMASQ=true")
+	}
 }

@@ -39,6 +39,8 @@ type ClusterOptions struct {
 	// Store is the shared store; by default a store/memory on a fake clock
 	// that the agents share (Cluster.Clock).
 	Store store.Store
+	// NoIPMasq starts the agents without masquerade rules.
+	NoIPMasq bool
 	// Prefix is the store prefix of the network; overlay.DefaultPrefix if
 	// empty.
 	Prefix string
@@ -123,7 +125,7 @@ func (c *Cluster) AgentOptions(i int, ttl time.Duration) overlay.Options {
 		Prefix:     c.opts.Prefix,
 		Namespace:  h.NSPath(),
 		SubnetFile: c.SubnetFile(i),
-		IPMasq:     true,
+		IPMasq:     !c.opts.NoIPMasq,
 		LeaseTTL:   ttl,
 		Clock:      clk,
 		Logger:     slog.New(slog.DiscardHandler),
