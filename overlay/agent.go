@@ -118,7 +118,8 @@ type Agent struct {
 	subnets *SubnetManager
 	log     *slog.Logger
 	ready   chan struct{}
-	running atomic.Bool
+	started atomic.Bool // Run was called
+	active  atomic.Bool // Run has not returned yet
 
 	mu    sync.Mutex
 	lease *Lease // the node's current lease, nil before Run got one
@@ -184,9 +185,11 @@ func (a *Agent) SubnetFile() string { return a.opts.SubnetFile }
 // fails, and one wrapping ErrLeaseLost when the node's subnet went to
 // another node. Run may be called once.
 func (a *Agent) Run(ctx context.Context) error {
-	if !a.running.CompareAndSwap(false, true) {
+	if !a.started.CompareAndSwap(false, true) {
 		return errors.New("overlay: agent already ran")
 	}
+	a.active.Store(true)
+	defer a.active.Store(false)
 	defer a.opts.Backend.Close()
 	if err := a.setup(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -407,9 +410,12 @@ func (a *Agent) wait(ctx context.Context, d time.Duration) bool {
 // neighbour and forwarding entries, the pod bridge, the masquerade rules and
 // subnet.env. It reads the network configuration from the store, and works
 // without Run having been called (for example after a crash). The lease is
-// kept: call Subnets().Release to give the subnet back. Do not call it
-// while Run is running.
+// kept: call Subnets().Release to give the subnet back. It fails while Run
+// is running. IP forwarding, which Run turns on, stays on.
 func (a *Agent) Cleanup(ctx context.Context) error {
+	if a.active.Load() {
+		return errors.New("overlay: cleanup while the agent runs")
+	}
 	a.mu.Lock()
 	cfg := a.cfg
 	a.mu.Unlock()

@@ -58,7 +58,8 @@ func TestNoIPMasq(t *testing.T) {
 		Segments: []int{0, 0},
 		NoIPMasq: true,
 		NewBackend: func(t testing.TB, h *overlaytest.Host) overlay.Backend {
-			b, err := hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+			// No interface or address: the default route's interface.
+			b, err := hostgw.New(hostgw.Options{Namespace: h.NSPath()})
 			if err != nil {
 				t.Fatal(err)
 			}

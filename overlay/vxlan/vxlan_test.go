@@ -46,11 +46,16 @@ func TestHybrid(t *testing.T) {
 	t.Parallel()
 	overlaytest.Suite{
 		ClusterOptions: overlaytest.ClusterOptions{
-			Backend:    overlay.BackendConfig{Type: overlay.TypeVXLAN, VNI: 7, Port: 4789, DirectRouting: true},
+			Backend:    overlay.BackendConfig{Type: overlay.TypeVXLAN, VNI: 7, Port: 4789, DirectRouting: true, MTU: 1400},
 			NewBackend: newBackend(false), // DirectRouting comes from the configuration
 			Segments:   []int{0, 0, 1},
 		},
 		Check: func(t *testing.T, c *overlaytest.Cluster) {
+			for i, a := range c.Agents {
+				if a.MTU() != 1400 {
+					t.Errorf("host %d: MTU %d, want the configured 1400", i, a.MTU())
+				}
+			}
 			checkVia(t, c, 0, 1, overlaytest.Iface)
 			checkVia(t, c, 1, 0, overlaytest.Iface)
 			checkVia(t, c, 0, 2, "gantry.7")
