@@ -24,6 +24,10 @@ type Suite struct {
 	// Check, if set, is called once all pods reach each other, for checks
 	// of the backend's own (which routes are direct, which tunnelled ...).
 	Check func(t *testing.T, c *Cluster)
+	// CheckPeer, if set, checks the backend's state for peer on host
+	// from: programmed when present, gone (after the peer's lease expired)
+	// when not. It is polled until it returns nil.
+	CheckPeer func(c *Cluster, from int, peer *overlay.Lease, present bool) error
 }
 
 // Run runs the suite: it starts one agent per host (three hosts on one L2
@@ -90,6 +94,15 @@ func (s Suite) Run(t *testing.T) {
 		}
 		if s.Check != nil {
 			s.Check(t, c)
+		}
+		if s.CheckPeer != nil {
+			for i := range c.Hosts {
+				for j, a := range c.Agents {
+					if i != j {
+						Eventually(t, converge, func() error { return s.CheckPeer(c, i, a.Lease(), true) })
+					}
+				}
+			}
 		}
 	})
 	if !ok {
@@ -174,6 +187,7 @@ func (s Suite) Run(t *testing.T) {
 	expired := false
 	if c.Clock != nil {
 		expired = t.Run("lease expiry", func(t *testing.T) {
+			gone := c.Agents[last].Lease()
 			c.Stop(last)
 			c.Clock.Step(shortTTL + time.Second)
 			for i := range last {
@@ -184,6 +198,9 @@ func (s Suite) Run(t *testing.T) {
 					}
 					return err
 				})
+				if s.CheckPeer != nil {
+					Eventually(t, converge, func() error { return s.CheckPeer(c, i, gone, false) })
+				}
 			}
 			if err := Ping(c.Pods[0].NS, c.Pods[last].Addr); err == nil {
 				t.Errorf("pod on host %d still reaches the pod of the expired lease", 0)
