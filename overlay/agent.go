@@ -180,7 +180,8 @@ func (a *Agent) MTU() int {
 // SubnetFile is the path of the subnet.env file the agent writes.
 func (a *Agent) SubnetFile() string { return a.opts.SubnetFile }
 
-// Run sets up the node's side of the overlay, then follows the leases until
+// Run waits for the network configuration if it is not in the store yet,
+// sets up the node's side of the overlay, then follows the leases until
 // ctx is done, when it returns nil. It returns an error when the setup
 // fails, and one wrapping ErrLeaseLost when the node's subnet went to
 // another node. Run may be called once.
@@ -207,8 +208,12 @@ func (a *Agent) Run(ctx context.Context) error {
 // setup leases the subnet and brings up the node's data plane.
 func (a *Agent) setup(ctx context.Context) error {
 	cfg, err := a.subnets.Config(ctx)
+	if errors.Is(err, ErrNoConfig) {
+		a.log.Info("overlay: waiting for the network configuration", "key", a.subnets.ConfigKey())
+		cfg, err = a.subnets.WaitConfig(ctx)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("overlay: %w", err)
 	}
 	be := a.opts.Backend
 	if cfg.Backend.Type != be.Type() {

@@ -104,6 +104,49 @@ func (m *SubnetManager) Config(ctx context.Context) (*Config, error) {
 	return c, nil
 }
 
+// WaitConfig returns the network configuration, waiting (with a store
+// watch) until it is stored if it is not there yet. It fails on a malformed
+// configuration, and when ctx is done.
+func (m *SubnetManager) WaitConfig(ctx context.Context) (*Config, error) {
+	key := m.ConfigKey()
+	for {
+		// A list, unlike Get, says at which revision the key was missing.
+		res, err := m.store.List(ctx, key, store.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read network configuration: %w", err)
+		}
+		for _, kv := range res.Items {
+			if kv.Key == key {
+				c, err := ParseConfig(kv.Value)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", key, err)
+				}
+				return c, nil
+			}
+		}
+		if err := m.waitKey(ctx, key, res.Revision); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitKey waits until key is written after revision rev (or the watch
+// ends, which makes the caller look again).
+func (m *SubnetManager) waitKey(ctx context.Context, key string, rev int64) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := m.store.Watch(wctx, key, rev)
+	if err != nil {
+		return fmt.Errorf("watch network configuration %s: %w", key, err)
+	}
+	for ev := range events {
+		if ev.Key == key || ev.Type == store.EventError {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
 // SetConfig validates c and stores it as the network configuration,
 // replacing any previous one. It is for administrators and tests: agents
 // only read it.

@@ -320,3 +320,40 @@ func TestConfigMissing(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoConfig)
 	assert.Contains(t, err.Error(), "/gov/net/config")
 }
+
+func TestWaitConfig(t *testing.T) {
+	s := memory.New(memory.Options{})
+	t.Cleanup(func() { s.Close() })
+	m, err := NewSubnetManager(SubnetManagerOptions{Store: s})
+	require.NoError(t, err)
+	// A key that merely shares the prefix does not end the wait.
+	_, err = s.Create(t.Context(), m.ConfigKey()+"-not", []byte("{}"), store.WriteOptions{})
+	require.NoError(t, err)
+
+	got := make(chan error, 1)
+	var cfg *Config
+	go func() {
+		var err error
+		cfg, err = m.WaitConfig(t.Context())
+		got <- err
+	}()
+	want, err := ParseConfig([]byte(`{"Network":"10.5.0.0/16"}`))
+	require.NoError(t, err)
+	require.NoError(t, m.SetConfig(t.Context(), want))
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+		assert.Equal(t, want, cfg)
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitConfig did not return")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	s2 := memory.New(memory.Options{})
+	t.Cleanup(func() { s2.Close() })
+	m2, err := NewSubnetManager(SubnetManagerOptions{Store: s2})
+	require.NoError(t, err)
+	_, err = m2.WaitConfig(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+}
