@@ -44,6 +44,19 @@ type NodeConfig struct {
 	ServeAddress string
 	// Logger receives the node's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// ProxyMode is the node's service proxy: ProxyIPTables, or ProxyNone
+	// (the default: the host's rules are left alone).
+	ProxyMode string
+	// ClusterCIDR is the pod network; the proxy masquerades traffic to
+	// cluster IPs from outside it. Optional.
+	ClusterCIDR netip.Prefix
+	// ProxyRESTConfig is the proxy's identity (system:kube-proxy); nil
+	// means RESTConfig.
+	ProxyRESTConfig *rest.Config
+	// ProxyServeAddress is where the proxy serves /healthz and /metrics
+	// (kube-proxy uses :10256); empty means nowhere.
+	ProxyServeAddress string
 }
 
 // Node is a running node: a node agent and its runtime.
@@ -70,6 +83,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	default:
 		return nil, fmt.Errorf("cluster: runtime %q: want %s or %s", cfg.Runtime, RuntimeDocker, RuntimeFake)
 	}
+	if err := validProxyMode(cfg.ProxyMode); err != nil {
+		return nil, err
+	}
+	if cfg.ProxyMode == "" {
+		cfg.ProxyMode = ProxyNone
+	}
 	if cfg.ServeAddress == "" {
 		cfg.ServeAddress = fmt.Sprintf("0.0.0.0:%d", nodeagent.DefaultPort)
 	}
@@ -86,9 +105,15 @@ func (n *Node) Config() NodeConfig { return n.cfg }
 var ErrNoDocker = errors.New("no Docker daemon answers")
 
 // Run connects the runtime (for Docker: checks the daemon and builds the
-// local images the pods and sandboxes use) and runs the node agent until
-// ctx is done.
+// local images the pods and sandboxes use) and runs the node agent, and the
+// service proxy unless ProxyMode is ProxyNone, until ctx is done. The
+// proxy's rules stay when it returns, so that services keep answering
+// across a restart; CleanupProxy removes them.
 func (n *Node) Run(ctx context.Context) error {
+	proxier, err := newProxier(n.cfg)
+	if err != nil {
+		return fmt.Errorf("cluster: node %s: %w", n.cfg.Name, err)
+	}
 	rt, closeRuntime, err := n.runtime(ctx)
 	if err != nil {
 		return err
@@ -106,7 +131,20 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return agent.Run(ctx)
+	if proxier == nil {
+		return agent.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	proxyErr := make(chan error, 1)
+	go func() {
+		err := n.runProxy(ctx, proxier)
+		cancel() // a failed proxy stops the node
+		proxyErr <- err
+	}()
+	err = agent.Run(ctx)
+	cancel()
+	return errors.Join(err, <-proxyErr)
 }
 
 func (n *Node) runtime(ctx context.Context) (runtime.Runtime, func(), error) {

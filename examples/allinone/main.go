@@ -5,9 +5,12 @@
 // state and PKI in --data-dir - and one node: a node agent with its own
 // client certificate, running pods on Docker (--runtime docker, the default;
 // the local images gantry.local/busybox, pause and echo are built on start)
-// or on an in-memory runtime that runs nothing (--runtime fake) - with the
-// scheduler and the controller manager. The service proxy and the overlay
-// are not there yet; the program says so when it starts.
+// or on an in-memory runtime that runs nothing (--runtime fake), and the
+// service proxy programming cluster IPs and node ports into iptables
+// (--proxy-mode) - with the scheduler and the controller manager. The
+// overlay is not there yet; the program says so when it starts.
+//
+// --cleanup removes the service proxy's rules from the host and exits.
 //
 //	go run ./examples/allinone --data-dir /tmp/gantry
 //	export KUBECONFIG=/tmp/gantry/kubeconfig
@@ -49,8 +52,9 @@ var runtimes = []string{"docker", "fake"}
 
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
-	var runtimeName, nodeName string
+	var runtimeName, nodeName, proxyMode, clusterCIDR string
 	var nodePort, verbosity int
+	var cleanup bool
 	cmd := &cobra.Command{
 		Use:   "allinone",
 		Short: "Run a gantry cluster in one process: master and one node",
@@ -66,6 +70,31 @@ live in --data-dir and survive restarts.`,
 				return fmt.Errorf("--runtime %q: want one of %s", runtimeName, strings.Join(runtimes, ", "))
 			}
 			cfg.Logger = newLogger(cmd.ErrOrStderr(), verbosity)
+			if proxyMode == "" {
+				// Pods of the fake runtime answer nothing: leave the
+				// host's rules alone.
+				proxyMode = cluster.ProxyIPTables
+				if runtimeName == cluster.RuntimeFake {
+					proxyMode = cluster.ProxyNone
+				}
+			}
+			if !slices.Contains(cluster.ProxyModes, proxyMode) {
+				return fmt.Errorf("--proxy-mode %q: want one of %s", proxyMode, strings.Join(cluster.ProxyModes, ", "))
+			}
+			if cleanup {
+				if err := cluster.CleanupProxy(cmd.Context(), cluster.ProxyIPTables); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "Removed the service proxy's rules.")
+				return nil
+			}
+			var cidr netip.Prefix
+			if clusterCIDR != "" {
+				var err error
+				if cidr, err = netip.ParsePrefix(clusterCIDR); err != nil {
+					return fmt.Errorf("--cluster-cidr: %w", err)
+				}
+			}
 			if nodeName == "" {
 				h, err := os.Hostname()
 				if err != nil {
@@ -74,7 +103,7 @@ live in --data-dir and survive restarts.`,
 				nodeName = strings.ToLower(h)
 			}
 			cfg.NodeNames = []string{nodeName}
-			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort})
+			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, clusterCIDR: cidr})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -82,6 +111,10 @@ live in --data-dir and survive restarts.`,
 		"container runtime of the node: "+strings.Join(runtimes, " or ")+" (fake runs nothing: for trying the API)")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of the node (default: the host name)")
 	cmd.Flags().IntVar(&nodePort, "node-agent-port", 10250, "port of the node agent's API (logs), on the advertise address; 0 picks a free one")
+	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "",
+		"service proxy of the node: "+strings.Join(cluster.ProxyModes, " or ")+" (default iptables; none with --runtime fake)")
+	cmd.Flags().StringVar(&clusterCIDR, "cluster-cidr", "", "pod network; the proxy masquerades traffic to cluster IPs from outside it")
+	cmd.Flags().BoolVar(&cleanup, "cleanup", false, "remove the service proxy's iptables rules from this host and exit")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug (with etcd's logs)")
 	return cmd
 }
@@ -90,6 +123,8 @@ live in --data-dir and survive restarts.`,
 type node struct {
 	name, runtime string
 	port          int
+	proxyMode     string
+	clusterCIDR   netip.Prefix
 }
 
 func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) error {
@@ -119,6 +154,7 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 		n, err = cluster.NewNode(cluster.NodeConfig{
 			Name: nd.name, RESTConfig: restCfg, Runtime: nd.runtime, NodeIP: nodeIP,
 			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
+			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR,
 		})
 		if err == nil {
 			nodeErr := make(chan error, 1)
@@ -176,12 +212,12 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
   node        %s, runtime %s
+  proxy       %s
   scheduler   default plugins (resources, affinity, taints, spread, ...)
   controllers replica sets, deployments, daemon sets, stateful sets, jobs,
               endpoints, namespaces, service accounts, garbage collection,
               node lifecycle, pod GC
-  not yet     service proxy and overlay (services get cluster IPs and node
-              ports but no data plane), RBAC
+  not yet     overlay network (pods get addresses from Docker's bridge)
 
 Point kubectl at it:
 
@@ -190,8 +226,15 @@ Point kubectl at it:
   kubectl get nodes
 
 Press Ctrl-C to stop; the state in %s is kept for the next start.
-`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote,
+`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote, proxyNote(nd.proxyMode),
 		m.AdminKubeconfig(), cfg.DataDir)
+}
+
+func proxyNote(mode string) string {
+	if mode == cluster.ProxyNone {
+		return "none: cluster IPs and node ports do not answer (--proxy-mode)"
+	}
+	return mode + ": cluster IPs and node ports answer on this host (--cleanup removes the rules)"
 }
 
 // newLogger logs text to w: info, or debug with verbosity 1 and more.

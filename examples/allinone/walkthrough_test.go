@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gantryhq/gantry/examples/internal/proctest"
+)
+
+// TestWalkthrough is the README's walkthrough, scripted with the real
+// kubectl against the all-in-one on Docker: healthy components and a Ready
+// node, a deployment of the local echo image exposed on a node port and
+// reached with HTTP, its cluster IP reached from another pod, scale,
+// logs, exec, cordon, drain, and delete.
+func TestWalkthrough(t *testing.T) {
+	requireDockerAndRoot(t)
+	bin := proctest.Build(t, "github.com/gantryhq/gantry/examples/allinone")
+	dataDir := t.TempDir()
+	k := proctest.NewKubectl(t, dataDir+"/kubeconfig")
+	var b [3]byte
+	rand.Read(b[:])
+	nodeName := "walk-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { removeContainers(t, nodeName) })
+	t.Cleanup(func() {
+		// The proxy's rules outlive the process by design; remove them.
+		if out, err := exec.Command(bin, "--cleanup").CombinedOutput(); err != nil {
+			t.Errorf("allinone --cleanup: %v: %s", err, out)
+		}
+	})
+	p, _ := proctest.StartServer(t, bin, "--secure-port", ready, 5*time.Minute,
+		"--data-dir", dataDir, "--runtime", "docker", "--node-name", nodeName, "--node-agent-port", "0")
+	t.Cleanup(func() {
+		p.Signal(syscall.SIGINT)
+		p.Wait(time.Minute)
+	})
+	require.Contains(t, p.Stdout(), "iptables: cluster IPs and node ports answer")
+	wait := func(what string, cond func() (bool, string)) {
+		t.Helper()
+		t.Log(what)
+		proctest.Eventually(t, 3*time.Minute, 250*time.Millisecond, cond)
+	}
+
+	wait("components healthy", func() (bool, string) {
+		out, err := k.Try("get", "cs")
+		return err == nil && strings.Count(out, "Healthy") >= 3, out
+	})
+	wait("node Ready", func() (bool, string) {
+		out, err := k.Try("get", "nodes")
+		return err == nil && strings.Contains(out, nodeName) && strings.Contains(out, " Ready"), out
+	})
+
+	k.Run(t, "create", "deployment", "web", "--image=gantry.local/echo:1.0", "--replicas=2")
+	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
+	k.Run(t, "expose", "deployment", "web", "--type=NodePort", "--port=80", "--target-port=8080")
+	nodePort := k.Run(t, "get", "service", "web", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	clusterIP := k.Run(t, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
+	nodeIP := k.Run(t, "get", "node", nodeName, "-o", `jsonpath={.status.addresses[?(@.type=="InternalIP")].address}`)
+
+	hosts := map[string]bool{}
+	wait("both replicas answer on the node port", func() (bool, string) {
+		body, err := httpGet("http://" + net.JoinHostPort(nodeIP, nodePort) + "/")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if h, ok := strings.CutPrefix(line, "hostname: "); ok {
+				hosts[h] = true
+			}
+		}
+		return len(hosts) == 2, fmt.Sprintf("hosts seen %v; last answer:\n%s", hosts, body)
+	})
+	body, err := httpGet("http://" + net.JoinHostPort(clusterIP, "80") + "/")
+	require.NoError(t, err, "the cluster IP from the host")
+	require.Contains(t, body, "hostname: web-")
+
+	// A pod reaches the service's cluster IP (through the proxy's rules,
+	// across Docker's bridge).
+	k.Run(t, "run", "client", "--image=gantry.local/busybox:1.0", "--", "sleep", "3600")
+	k.Run(t, "wait", "--for=condition=Ready", "pod/client", "--timeout=2m")
+	out := k.Run(t, "exec", "client", "--", "wget", "-qO-", "http://"+clusterIP+"/")
+	require.Contains(t, out, "hostname: web-")
+
+	k.Run(t, "scale", "deployment", "web", "--replicas=3")
+	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
+	wait("three endpoints", func() (bool, string) {
+		out, err := k.Try("get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}")
+		return err == nil && len(strings.Fields(out)) == 3, out
+	})
+	require.Contains(t, k.Run(t, "logs", "deployment/web"), "listening on :8080", "logs of a replica")
+	require.Equal(t, "hello", strings.TrimSpace(k.Run(t, "exec", "client", "--", "echo", "hello")))
+
+	k.Run(t, "cordon", nodeName)
+	require.Contains(t, k.Run(t, "get", "node", nodeName), "SchedulingDisabled")
+	k.Run(t, "drain", nodeName, "--ignore-daemonsets", "--force", "--grace-period=1", "--timeout=2m")
+	wait("replicas Pending on the drained node", func() (bool, string) {
+		out, err := k.Try("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.phase}")
+		return err == nil && out != "" && !strings.Contains(out, "Running"), out
+	})
+	k.Run(t, "uncordon", nodeName)
+	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
+
+	k.Run(t, "delete", "service", "web")
+	k.Run(t, "delete", "deployment", "web")
+	wait("the replicas gone", func() (bool, string) {
+		out, err := k.Try("get", "pods", "-l", "app=web", "-o", "name")
+		return err == nil && out == "", out
+	})
+	_, err = httpGet("http://" + net.JoinHostPort(clusterIP, "80") + "/")
+	require.Error(t, err, "a deleted service does not answer")
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// requireDockerAndRoot skips where the walkthrough cannot run; the
+// project's test command runs as root and starts dockerd, so on CI it runs.
+func requireDockerAndRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the service proxy writes iptables rules (hack/test runs as root)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "info").CombinedOutput(); err != nil {
+		t.Fatalf("no Docker daemon (hack/test starts one): %v: %s", err, out)
+	}
+}
+
+// removeContainers removes what the node left in Docker, also when the
+// test failed half-way.
+func removeContainers(t *testing.T, nodeName string) {
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gantry.io/node="+nodeName).Output()
+	if err != nil {
+		t.Errorf("docker ps: %v", err)
+		return
+	}
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		if out, err := exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).CombinedOutput(); err != nil {
+			t.Errorf("docker rm: %v: %s", err, out)
+		}
+	}
+}
