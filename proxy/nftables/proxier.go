@@ -1,0 +1,461 @@
+package nftables
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/gantryhq/gantry/proxy"
+)
+
+// DefaultTableName is the table the proxier owns: "ip gantry".
+const DefaultTableName = "gantry"
+
+// Options configure a Proxier.
+type Options struct {
+	// TableName is the nftables table (family ip) the proxier owns; it
+	// must be unique among the proxiers sharing a network namespace.
+	// Empty means DefaultTableName. Letters, digits, '-' and '_', at
+	// most 32 characters.
+	TableName string
+	// ClusterCIDR is the pod network (--cluster-cidr): traffic to a
+	// cluster IP from outside it is masqueraded. Optional.
+	ClusterCIDR netip.Prefix
+	// MasqueradeAll masquerades all traffic to cluster IPs
+	// (--masquerade-all).
+	MasqueradeAll bool
+	// NodePortAddresses limit node ports to these IPv4 ranges
+	// (--nodeport-addresses); empty means every local address.
+	NodePortAddresses []netip.Prefix
+	// MasqueradeBit is the packet mark bit for masquerading (0-31);
+	// zero means 14, kube-proxy's default.
+	MasqueradeBit int
+}
+
+var tableNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+
+// Proxier programs services into one nftables table over netlink; see the
+// package documentation for the table's structure. Every sync is one
+// netlink batch (one transaction); after the first, a sync only sends
+// what changed. Safe for concurrent use (calls are serialised).
+//
+// On a node that also runs Docker, Docker's FORWARD policy DROP (in the
+// iptables filter table, which with iptables-nft is another nftables
+// table) still applies to forwarded service traffic: the accept rules in
+// this table's filter-forward chain cannot override it. Such nodes need an
+// ACCEPT for the cluster network in DOCKER-USER or FORWARD as well.
+type Proxier struct {
+	opts Options
+
+	mu sync.Mutex
+	// prev is the state of the last successful sync; nil forces a full
+	// sync that rebuilds the table.
+	prev *proxy.State
+	// hairpin counts the endpoints (of all service ports) at each
+	// address: the addresses in the hairpin set.
+	hairpin map[netip.Addr]int
+	// count is RuleCount; use is the table's use count (chains and sets)
+	// after the last sync, which the periodic sync checks.
+	count int
+	use   uint32
+
+	// run executes a command; tests replace it.
+	run func(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+var _ proxy.Proxier = (*Proxier)(nil)
+
+// New validates opts and returns a Proxier. It checks that the conntrack
+// tool is installed (for clearing UDP flows); it changes nothing until the
+// first Sync.
+func New(opts Options) (*Proxier, error) {
+	if opts.TableName == "" {
+		opts.TableName = DefaultTableName
+	}
+	if !tableNameRE.MatchString(opts.TableName) {
+		return nil, fmt.Errorf("nftables proxier: table name %q: want up to 32 letters, digits, '-' or '_', starting with a letter", opts.TableName)
+	}
+	if opts.MasqueradeBit == 0 {
+		opts.MasqueradeBit = 14
+	}
+	if opts.MasqueradeBit < 0 || opts.MasqueradeBit > 31 {
+		return nil, fmt.Errorf("nftables proxier: masquerade bit %d out of range 0-31", opts.MasqueradeBit)
+	}
+	if opts.ClusterCIDR.IsValid() {
+		if !opts.ClusterCIDR.Addr().Is4() {
+			return nil, fmt.Errorf("nftables proxier: cluster CIDR %s: only IPv4 is supported", opts.ClusterCIDR)
+		}
+		opts.ClusterCIDR = opts.ClusterCIDR.Masked()
+	}
+	opts.NodePortAddresses = slices.Clone(opts.NodePortAddresses)
+	for i, p := range opts.NodePortAddresses {
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, fmt.Errorf("nftables proxier: node port address %s: want an IPv4 prefix", p)
+		}
+		opts.NodePortAddresses[i] = p.Masked()
+	}
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		return nil, fmt.Errorf("nftables proxier: %w", err)
+	}
+	return &Proxier{opts: opts, hairpin: map[netip.Addr]int{}, run: runCommand}, nil
+}
+
+func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// TableName is the table the proxier owns.
+func (p *Proxier) TableName() string { return p.opts.TableName }
+
+// RuleCount is the number of rules and map elements the last sync left in
+// the table (affinity pins, which packets add, are not counted).
+func (p *Proxier) RuleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count
+}
+
+// sockBuffer sizes the netlink socket's buffers: a full sync of 10,000
+// services is one batch of several megabytes, and the kernel queues one
+// acknowledgement per message before the proxier reads any.
+const sockBuffer = 1 << 28
+
+// conn opens a netlink connection in the calling thread's network
+// namespace. Each request (Flush, a listing) dials its own socket.
+func (p *Proxier) conn(ctx context.Context) (*nftables.Conn, error) {
+	return nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = errors.Join(
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuffer),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuffer))
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("netlink socket buffers: %w", serr)
+		}
+		if d, ok := ctx.Deadline(); ok {
+			return c.SetDeadline(d)
+		}
+		return nil
+	}))
+}
+
+// Sync makes the table match state; see proxy.Proxier.
+func (p *Proxier) Sync(ctx context.Context, state *proxy.State) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.sync(ctx, state)
+	if err != nil {
+		p.prev = nil // rebuild next time
+	}
+	return err
+}
+
+func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := p.conn(ctx)
+	if err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	if p.prev == nil {
+		return p.fullSync(ctx, c, state)
+	}
+	changed, removed := proxy.Diff(p.prev, state)
+	if len(changed) == 0 && len(removed) == 0 {
+		// The periodic sync: rebuild if the table was removed or
+		// changed behind our back.
+		if use, err := p.tableUse(c); err != nil || use != p.use {
+			return p.fullSync(ctx, c, state)
+		}
+		p.prev = state
+		return nil
+	}
+	return p.incrementalSync(ctx, c, state, changed, removed)
+}
+
+// tableUse is the table's use count: how many chains and sets it holds.
+func (p *Proxier) tableUse(c *nftables.Conn) (uint32, error) {
+	t, err := c.ListTableOfFamily(p.opts.TableName, nftables.TableFamilyIPv4)
+	if err != nil {
+		return 0, err
+	}
+	return t.Use, nil
+}
+
+// fullSync deletes and recreates the table in one batch.
+func (p *Proxier) fullSync(ctx context.Context, c *nftables.Conn, state *proxy.State) error {
+	b := newBatch(c, &p.opts)
+	// Adding the table first makes the deletion succeed when it is absent.
+	c.AddTable(b.table)
+	c.DelTable(b.table)
+	if err := b.base(); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	count := p.baseCount()
+	hairpin := map[netip.Addr]int{}
+	for _, sp := range state.Services {
+		if err := b.addServiceObjects(nil, sp); err != nil {
+			return fmt.Errorf("nftables proxier: service %q: %w", sp.Name, err)
+		}
+	}
+	for _, sp := range state.Services {
+		els, err := serviceElements(sp)
+		if err == nil {
+			err = b.serviceRules(nil, sp)
+		}
+		if err != nil {
+			return fmt.Errorf("nftables proxier: service %q: %w", sp.Name, err)
+		}
+		b.add(els...)
+		count += p.serviceCount(sp)
+		for _, ep := range sp.Endpoints {
+			hairpin[ep.Addr]++
+		}
+	}
+	for _, a := range sortedAddrs(hairpin) {
+		b.add(element{set: setHairpin, key: string(addrPairKey(a))})
+	}
+	count += len(hairpin)
+	if err := b.flushAdds(); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables proxier: full sync of %d services: %w", len(state.Services), err)
+	}
+	use, err := p.tableUse(c)
+	if err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	cerr := p.clearConntrack(ctx, p.prev, state)
+	p.prev, p.hairpin, p.count, p.use = state, hairpin, count, use
+	return cerr
+}
+
+func sortedAddrs(m map[netip.Addr]int) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// incrementalSync applies the difference to the previous state in one
+// batch: element deletions, chain flushes and deletions, new objects, new
+// rules, element additions, in that order (so nothing is deleted while
+// referenced and nothing referenced before it exists).
+func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *proxy.State, changed []*proxy.ServicePort, removed []proxy.ServicePortName) error {
+	b := newBatch(c, &p.opts)
+	type change struct{ old, cur *proxy.ServicePort }
+	changes := make([]change, 0, len(changed)+len(removed))
+	for _, n := range removed {
+		changes = append(changes, change{old: p.prev.Lookup(n)})
+	}
+	for _, sp := range changed {
+		changes = append(changes, change{old: p.prev.Lookup(sp.Name), cur: sp})
+	}
+	count := p.count
+	hairpinDelta := map[netip.Addr]int{}
+	for _, ch := range changes {
+		name := serviceName(ch.old, ch.cur)
+		oldEls, err := serviceElements(ch.old)
+		if err != nil {
+			return fmt.Errorf("nftables proxier: service %q: %w", name, err)
+		}
+		curEls, err := serviceElements(ch.cur)
+		if err != nil {
+			return fmt.Errorf("nftables proxier: service %q: %w", name, err)
+		}
+		for _, e := range oldEls {
+			if !slices.Contains(curEls, e) {
+				b.del(e)
+			}
+		}
+		for _, e := range curEls {
+			if !slices.Contains(oldEls, e) {
+				b.add(e)
+			}
+		}
+		if ch.old != nil {
+			count -= p.serviceCount(ch.old)
+			for _, ep := range ch.old.Endpoints {
+				hairpinDelta[ep.Addr]--
+			}
+		}
+		if ch.cur != nil {
+			count += p.serviceCount(ch.cur)
+			for _, ep := range ch.cur.Endpoints {
+				hairpinDelta[ep.Addr]++
+			}
+		}
+	}
+	hairpin := make(map[netip.Addr]int, len(hairpinDelta))
+	for _, a := range sortedAddrs(hairpinDelta) {
+		before := p.hairpin[a]
+		after := before + hairpinDelta[a]
+		hairpin[a] = after
+		e := element{set: setHairpin, key: string(addrPairKey(a))}
+		switch {
+		case before > 0 && after == 0:
+			b.del(e)
+			count--
+		case before == 0 && after > 0:
+			b.add(e)
+			count++
+		}
+	}
+
+	if err := b.flushDeletes(); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	for _, ch := range changes {
+		if ch.old != nil {
+			b.flushServiceObjects(ch.old, ch.cur)
+		}
+	}
+	for _, ch := range changes {
+		if ch.old != nil {
+			b.deleteServiceObjects(ch.old, ch.cur)
+		}
+	}
+	for _, ch := range changes {
+		if ch.cur != nil {
+			if err := b.addServiceObjects(ch.old, ch.cur); err != nil {
+				return fmt.Errorf("nftables proxier: service %q: %w", ch.cur.Name, err)
+			}
+		}
+	}
+	for _, ch := range changes {
+		if ch.cur != nil {
+			if err := b.serviceRules(ch.old, ch.cur); err != nil {
+				return fmt.Errorf("nftables proxier: service %q: %w", ch.cur.Name, err)
+			}
+		}
+	}
+	if err := b.flushAdds(); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables proxier: sync %d changed and %d removed services (first %q): %w",
+			len(changed), len(removed), serviceName(changes[0].old, changes[0].cur), err)
+	}
+	use, err := p.tableUse(c)
+	if err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	cerr := p.clearConntrack(ctx, p.prev, state)
+	for a, n := range hairpin {
+		if n == 0 {
+			delete(p.hairpin, a)
+		} else {
+			p.hairpin[a] = n
+		}
+	}
+	p.prev, p.count, p.use = state, count, use
+	return cerr
+}
+
+func serviceName(old, cur *proxy.ServicePort) proxy.ServicePortName {
+	if cur != nil {
+		return cur.Name
+	}
+	return old.Name
+}
+
+// Cleanup deletes the proxier's table, and with it everything the proxier
+// added. Deleting a table that is absent is not an error.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prev, p.count, p.use = nil, 0, 0
+	p.hairpin = map[netip.Addr]int{}
+	c, err := p.conn(ctx)
+	if err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	t := &nftables.Table{Name: p.opts.TableName, Family: nftables.TableFamilyIPv4}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables proxier: delete table ip %s: %w", p.opts.TableName, err)
+	}
+	return nil
+}
+
+// clearConntrack removes UDP connection tracking entries that would keep
+// sending datagrams to endpoints that are gone, or keep a flow that started
+// while a service had no endpoints from reaching the new ones. prev is the
+// state synced before (nil: nothing to compare with).
+func (p *Proxier) clearConntrack(ctx context.Context, prev, state *proxy.State) error {
+	if prev == nil {
+		return nil
+	}
+	var errs []error
+	del := func(args ...string) {
+		args = append([]string{"-D", "-p", "udp"}, args...)
+		if _, err := p.run(ctx, "conntrack", args...); err != nil && !strings.Contains(err.Error(), "0 flow entries have been deleted") {
+			errs = append(errs, fmt.Errorf("nftables proxier: conntrack %s: %w", strings.Join(args, " "), err))
+		}
+	}
+	for _, old := range prev.Services {
+		if old.Name.Protocol != v1.ProtocolUDP {
+			continue
+		}
+		cur := state.Lookup(old.Name)
+		if cur != nil && cur.Equal(old) {
+			continue
+		}
+		for _, ep := range old.Endpoints {
+			if cur != nil && slices.Contains(cur.Endpoints, ep) {
+				continue
+			}
+			del("--orig-dst", old.ClusterIP.String(), "--dst-nat", ep.Addr.String())
+			for _, ip := range old.ExternalIPs {
+				del("--orig-dst", ip.String(), "--dst-nat", ep.Addr.String())
+			}
+			if old.NodePort != 0 {
+				del("--orig-port-dst", fmt.Sprint(old.NodePort), "--dst-nat", ep.Addr.String())
+			}
+		}
+	}
+	for _, sp := range state.Services {
+		if sp.Name.Protocol != v1.ProtocolUDP || len(sp.Endpoints) == 0 {
+			continue
+		}
+		if old := prev.Lookup(sp.Name); old != nil && len(old.Endpoints) == 0 {
+			// Flows rejected while there were no endpoints.
+			del("--orig-dst", sp.ClusterIP.String(), "--orig-port-dst", fmt.Sprint(sp.Port))
+			if sp.NodePort != 0 {
+				del("--orig-port-dst", fmt.Sprint(sp.NodePort))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
