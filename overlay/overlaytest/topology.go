@@ -58,9 +58,9 @@ func NewTopology(t testing.TB, segments int) *Topology {
 	tp.Switch = tp.newNS("sw")
 	for s := range segments {
 		br := fmt.Sprintf("br%d", s)
-		Run(t, "ip", "-n", tp.Switch, "link", "add", br, "type", "bridge")
-		Run(t, "ip", "-n", tp.Switch, "addr", "add", fmt.Sprintf("10.99.%d.254/24", s), "dev", br)
-		Run(t, "ip", "-n", tp.Switch, "link", "set", br, "up")
+		Exec(t, "ip", "-n", tp.Switch, "link", "add", br, "type", "bridge")
+		Exec(t, "ip", "-n", tp.Switch, "addr", "add", fmt.Sprintf("10.99.%d.254/24", s), "dev", br)
+		Exec(t, "ip", "-n", tp.Switch, "link", "set", br, "up")
 	}
 	if err := host.SetSysctl(NSPath(tp.Switch), "net/ipv4/ip_forward", "1"); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func NewTopology(t testing.TB, segments int) *Topology {
 // t.Cleanup.
 func (tp *Topology) newNS(role string) string {
 	name := tp.id + "-" + role
-	Run(tp.t, "ip", "netns", "add", name)
+	Exec(tp.t, "ip", "netns", "add", name)
 	tp.t.Cleanup(func() {
 		if _, err := os.Stat(NSPath(name)); err != nil {
 			return // deleted by the test
@@ -81,7 +81,7 @@ func (tp *Topology) newNS(role string) string {
 			tp.t.Errorf("delete namespace %s: %v: %s", name, err, out)
 		}
 	})
-	Run(tp.t, "ip", "-n", name, "link", "set", "lo", "up")
+	Exec(tp.t, "ip", "-n", name, "link", "set", "lo", "up")
 	return name
 }
 
@@ -112,11 +112,11 @@ func (tp *Topology) AddHost(segment int) *Host {
 	h := &Host{tp: tp, Index: i, NS: tp.newNS(fmt.Sprintf("h%d", i)),
 		Addr: netip.MustParsePrefix(fmt.Sprintf("10.99.%d.%d/24", segment, i+1))}
 	port := fmt.Sprintf("h%d", i)
-	Run(t, "ip", "-n", tp.Switch, "link", "add", port, "type", "veth", "peer", "name", Iface, "netns", h.NS)
-	Run(t, "ip", "-n", tp.Switch, "link", "set", port, "master", fmt.Sprintf("br%d", segment), "up")
-	Run(t, "ip", "-n", h.NS, "addr", "add", h.Addr.String(), "dev", Iface)
-	Run(t, "ip", "-n", h.NS, "link", "set", Iface, "up")
-	Run(t, "ip", "-n", h.NS, "route", "add", "default", "via", fmt.Sprintf("10.99.%d.254", segment))
+	Exec(t, "ip", "-n", tp.Switch, "link", "add", port, "type", "veth", "peer", "name", Iface, "netns", h.NS)
+	Exec(t, "ip", "-n", tp.Switch, "link", "set", port, "master", fmt.Sprintf("br%d", segment), "up")
+	Exec(t, "ip", "-n", h.NS, "addr", "add", h.Addr.String(), "dev", Iface)
+	Exec(t, "ip", "-n", h.NS, "link", "set", Iface, "up")
+	Exec(t, "ip", "-n", h.NS, "route", "add", "default", "via", fmt.Sprintf("10.99.%d.254", segment))
 	return h
 }
 
@@ -142,11 +142,11 @@ func (h *Host) AddPod(bridge string, addr netip.Addr, subnet netip.Prefix, gw ne
 	p := &Pod{NS: h.tp.newNS(fmt.Sprintf("h%d-p%d", h.Index, h.pods)), Addr: addr, Host: h, veth: fmt.Sprintf("veth%d", h.pods)}
 	h.pods++
 	m := fmt.Sprint(mtu)
-	Run(t, "ip", "-n", h.NS, "link", "add", p.veth, "mtu", m, "type", "veth", "peer", "name", "eth0", "mtu", m, "netns", p.NS)
-	Run(t, "ip", "-n", h.NS, "link", "set", p.veth, "master", bridge, "up")
-	Run(t, "ip", "-n", p.NS, "addr", "add", netip.PrefixFrom(addr, subnet.Bits()).String(), "dev", "eth0")
-	Run(t, "ip", "-n", p.NS, "link", "set", "eth0", "up")
-	Run(t, "ip", "-n", p.NS, "route", "add", "default", "via", gw.String())
+	Exec(t, "ip", "-n", h.NS, "link", "add", p.veth, "mtu", m, "type", "veth", "peer", "name", "eth0", "mtu", m, "netns", p.NS)
+	Exec(t, "ip", "-n", h.NS, "link", "set", p.veth, "master", bridge, "up")
+	Exec(t, "ip", "-n", p.NS, "addr", "add", netip.PrefixFrom(addr, subnet.Bits()).String(), "dev", "eth0")
+	Exec(t, "ip", "-n", p.NS, "link", "set", "eth0", "up")
+	Exec(t, "ip", "-n", p.NS, "route", "add", "default", "via", gw.String())
 	return p
 }
 
@@ -154,7 +154,7 @@ func (h *Host) AddPod(bridge string, addr netip.Addr, subnet netip.Prefix, gw ne
 // deleted and recreated).
 func (p *Pod) Attach(bridge string) {
 	p.Host.tp.t.Helper()
-	Run(p.Host.tp.t, "ip", "-n", p.Host.NS, "link", "set", p.veth, "master", bridge, "up")
+	Exec(p.Host.tp.t, "ip", "-n", p.Host.NS, "link", "set", p.veth, "master", bridge, "up")
 }
 
 // Delete removes the pod's namespace and waits until the kernel, which
@@ -162,7 +162,7 @@ func (p *Pod) Attach(bridge string) {
 func (p *Pod) Delete() {
 	t := p.Host.tp.t
 	t.Helper()
-	Run(t, "ip", "netns", "del", p.NS)
+	Exec(t, "ip", "netns", "del", p.NS)
 	Eventually(t, 10*time.Second, func() error {
 		nh, err := host.Open(p.Host.NSPath())
 		if err != nil {
@@ -176,8 +176,8 @@ func (p *Pod) Delete() {
 	})
 }
 
-// Run runs a command and fails t when it fails.
-func Run(t testing.TB, name string, args ...string) string {
+// Exec runs a command and fails t when it fails; it returns the output.
+func Exec(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
