@@ -421,11 +421,17 @@ func (m *Master) Run(ctx context.Context) error {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
 	authn := requireCredentials{p.Authenticator()}
+	authz, err := newAuthorization(st, log)
+	if err != nil {
+		return err
+	}
 	srv, err := apiserver.New(apiserver.Options{
 		ComponentChecks:       checks,
 		Store:                 st,
 		Logger:                log,
 		Authenticator:         authn,
+		Authorizer:            authz.authorizer,
+		Admission:             authz.admission,
 		ServiceClusterIPRange: m.cfg.ServiceClusterIPRange,
 		ServiceNodePortRange:  m.cfg.ServiceNodePortRange,
 		AdvertiseAddress:      m.cfg.AdvertiseAddress,
@@ -446,6 +452,17 @@ func (m *Master) Run(ctx context.Context) error {
 			return nil // stopped while starting
 		}
 		return fmt.Errorf("cluster: store at %v not usable: %w", endpoints, err)
+	}
+	// The RBAC policy cache lists before the server serves; it stops
+	// before the store closes.
+	policyCtx, stopPolicy := context.WithCancel(ctx)
+	waitPolicy, err := authz.start(policyCtx, m.cfg.StartTimeout)
+	defer func() { stopPolicy(); waitPolicy() }()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return fmt.Errorf("cluster: RBAC policy: %w", err)
 	}
 
 	url := "https://" + net.JoinHostPort(clientHost(m.cfg.BindAddress), strconv.Itoa(port))
@@ -471,6 +488,17 @@ func (m *Master) Run(ctx context.Context) error {
 		stopServe()
 		<-serveErr
 		return errors.New("cluster: embedded etcd stopped on its own")
+	}
+
+	// The bootstrap policy is in place before anyone but the
+	// administrator is told the server is ready.
+	if err := m.bootstrapPolicy(ctx, url, p, authz); err != nil {
+		stopServe()
+		<-serveErr
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return err
 	}
 
 	m.mu.Lock()
@@ -551,6 +579,22 @@ func (m *Master) Run(ctx context.Context) error {
 		return fmt.Errorf("cluster: API server shutdown: %w", err)
 	}
 	return nil
+}
+
+// bootstrapPolicy applies the RBAC bootstrap policy as the administrator.
+func (m *Master) bootstrapPolicy(ctx context.Context, url string, p *pki.ClusterPKI, authz *authorization) error {
+	cfg, err := p.Kubeconfig(url, p.Admin).RESTConfig()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	cfg.UserAgent = "gantry-apiserver-bootstrap"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	return authz.bootstrap(ctx, cs)
 }
 
 // acceptNotifier closes accepting when Accept is first called.

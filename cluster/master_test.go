@@ -149,7 +149,8 @@ func TestMasterRestart(t *testing.T) {
 }
 
 // TestMasterRefusesStrangers: without a certificate, or with one from
-// another CA, the API answers 401.
+// another CA, the API answers 401; a known user without the role answers
+// 403.
 func TestMasterRefusesStrangers(t *testing.T) {
 	m, _ := runMaster(t, cluster.MasterConfig{DataDir: t.TempDir()})
 	p := m.PKI()
@@ -171,8 +172,6 @@ func TestMasterRefusesStrangers(t *testing.T) {
 			c, _ := pki.Kubeconfig{Server: m.URL(), CA: p.CA.CertPEM(), ClientCert: foreign.CertPEM, ClientKey: foreign.KeyPEM, User: "x"}.RESTConfig()
 			return c
 		}, apierrors.IsUnauthorized},
-		{"scheduler certificate", func() *rest.Config { return must(p.Kubeconfig(m.URL(), p.Scheduler).RESTConfig()) },
-			func(err error) bool { return err == nil }}, // no authorization yet
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,6 +183,18 @@ func TestMasterRefusesStrangers(t *testing.T) {
 			require.True(t, tt.want(err), "got %v", err)
 		})
 	}
+
+	// The scheduler authenticates as system:kube-scheduler and may do
+	// what its RBAC role allows, nothing more.
+	t.Run("scheduler certificate", func(t *testing.T) {
+		cs, err := kubernetes.NewForConfig(must(p.Kubeconfig(m.URL(), p.Scheduler).RESTConfig()))
+		require.NoError(t, err)
+		_, err = cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+		require.NoError(t, err)
+		_, err = cs.CoreV1().ConfigMaps("default").Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "x-"}}, metav1.CreateOptions{})
+		require.True(t, apierrors.IsForbidden(err), "got %v", err)
+		require.Contains(t, err.Error(), `User "system:kube-scheduler" cannot create resource "configmaps"`)
+	})
 
 	t.Run("health stays open", func(t *testing.T) {
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.CA.Pool()}}, Timeout: 10 * time.Second}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -45,6 +46,24 @@ type TestMaster struct {
 // to tb.Log.
 func StartTestMaster(tb testing.TB) *TestMaster {
 	tb.Helper()
+	return StartTestMasterWithOptions(tb, TestMasterOptions{})
+}
+
+// TestMasterOptions configure StartTestMasterWithOptions. The zero value
+// is StartTestMaster's.
+type TestMasterOptions struct {
+	// RBAC turns authorization on as in a Master: system:masters may do
+	// anything, node agents are restricted to their node (node authorizer
+	// and NodeRestriction admission), everybody else gets what RBAC roles
+	// grant, starting from the bootstrap policy, applied before
+	// StartTestMasterWithOptions returns. Without it every authenticated
+	// user may do anything.
+	RBAC bool
+}
+
+// StartTestMasterWithOptions is StartTestMaster with options.
+func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMaster {
+	tb.Helper()
 	w := &tbWriter{tb: tb}
 	tb.Cleanup(w.close) // registered first: runs last, after the server stopped
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -67,11 +86,20 @@ func StartTestMaster(tb testing.TB) *TestMaster {
 	}
 
 	st := memory.New(memory.Options{})
-	srv, err := apiserver.New(apiserver.Options{
+	apiOpts := apiserver.Options{
 		Store:         st,
 		Logger:        log,
 		Authenticator: requireCredentials{pki.NewCertAuthenticator(ca.Pool())},
-	})
+	}
+	var authz *authorization
+	if opts.RBAC {
+		if authz, err = newAuthorization(st, log); err != nil {
+			st.Close()
+			tb.Fatalf("cluster: test master: %v", err)
+		}
+		apiOpts.Authorizer, apiOpts.Admission = authz.authorizer, authz.admission
+	}
+	srv, err := apiserver.New(apiOpts)
 	if err != nil {
 		st.Close()
 		tb.Fatalf("cluster: test master: %v", err)
@@ -97,6 +125,16 @@ func StartTestMaster(tb testing.TB) *TestMaster {
 	m.Config = m.ConfigFor(pki.AdminUser, pki.MastersGroup)
 	if m.Client, err = kubernetes.NewForConfig(m.Config); err != nil {
 		tb.Fatalf("cluster: test master: %v", err)
+	}
+	if authz != nil {
+		wait, err := authz.start(ctx, time.Minute)
+		tb.Cleanup(func() { cancel(); wait() })
+		if err != nil {
+			tb.Fatalf("cluster: test master: %v", err)
+		}
+		if err := authz.bootstrap(ctx, m.Client); err != nil {
+			tb.Fatalf("cluster: test master: %v", err)
+		}
 	}
 	return m
 }

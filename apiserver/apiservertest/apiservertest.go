@@ -8,13 +8,22 @@ package apiservertest
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/noderestriction"
+	"github.com/gantryhq/gantry/apiserver/rbac"
 	"github.com/gantryhq/gantry/store"
 	"github.com/gantryhq/gantry/store/memory"
 )
@@ -29,17 +38,58 @@ type Server struct {
 	// Config reaches it (no rate limit) and Client is a clientset on Config.
 	Config *rest.Config
 	Client kubernetes.Interface
+
+	tokens *tokenAuthenticator // WithRBAC
 }
+
+// Option changes how Start starts a server.
+type Option func(*settings)
+
+type settings struct{ rbac bool }
+
+// WithRBAC turns authentication and authorization on: requests carry a
+// bearer token made by Server.ConfigFor (requests without one are
+// anonymous); system:masters may do anything, node agents are limited to
+// their node (node authorizer and NodeRestriction admission), everybody
+// else gets what RBAC grants, starting from the bootstrap policy, which is
+// in place when Start returns. Server.Config is then an administrator in
+// system:masters. opts.Authenticator, Authorizer and Admission must be nil.
+func WithRBAC() Option { return func(s *settings) { s.rbac = true } }
 
 // Start starts an API server for the test. opts.Store nil means a new
 // memory store (closed with the test); other options are as for
-// apiserver.New. Failures fail the test.
-func Start(tb testing.TB, opts apiserver.Options) *Server {
+// apiserver.New. Without options there is no authentication or
+// authorization (everyone may do anything); see WithRBAC. Failures fail
+// the test.
+func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 	tb.Helper()
+	var set settings
+	for _, o := range options {
+		o(&set)
+	}
 	if opts.Store == nil {
 		st := memory.New(memory.Options{})
 		tb.Cleanup(func() { st.Close() })
 		opts.Store = st
+	}
+	var tokens *tokenAuthenticator
+	var cache *rbac.StoreCache
+	if set.rbac {
+		if opts.Authenticator != nil || opts.Authorizer != nil || opts.Admission != nil {
+			tb.Fatalf("apiservertest: WithRBAC sets Authenticator, Authorizer and Admission")
+		}
+		var err error
+		if cache, err = rbac.NewStoreCache(rbac.StoreCacheOptions{Store: opts.Store, Logger: opts.Logger}); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		z, err := rbac.New(rbac.Options{Policy: cache})
+		if err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		tokens = &tokenAuthenticator{users: map[string]*apiserver.UserInfo{}}
+		opts.Authenticator = tokens
+		opts.Authorizer = apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
+		opts.Admission = []any{noderestriction.NewAdmission()}
 	}
 	srv, err := apiserver.New(opts)
 	if err != nil {
@@ -50,10 +100,68 @@ func Start(tb testing.TB, opts apiserver.Options) *Server {
 	}
 	hs := httptest.NewServer(srv)
 	tb.Cleanup(hs.Close)
-	cfg := &rest.Config{Host: hs.URL, QPS: -1}
-	cs, err := kubernetes.NewForConfig(cfg)
+	s := &Server{API: srv, URL: hs.URL, Store: opts.Store, tokens: tokens}
+	s.Config = &rest.Config{Host: hs.URL, QPS: -1}
+	if set.rbac {
+		s.Config = s.ConfigFor("admin", apiserver.MastersGroup)
+	}
+	cs, err := kubernetes.NewForConfig(s.Config)
 	if err != nil {
 		tb.Fatalf("apiservertest: %v", err)
 	}
-	return &Server{API: srv, URL: hs.URL, Store: opts.Store, Config: cfg, Client: cs}
+	s.Client = cs
+	if cache != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); cache.Run(ctx) }()
+		tb.Cleanup(func() { cancel(); <-done })
+		if err := cache.WaitForSync(ctx); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		b := rbac.BootstrapPolicy()
+		if err := rbac.EnsureBootstrapPolicy(ctx, cs, b); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		waitCtx, cancelWait := context.WithTimeout(ctx, time.Minute)
+		defer cancelWait()
+		if err := rbac.WaitForPolicy(waitCtx, cache, b); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+	}
+	return s
+}
+
+// ConfigFor returns a client configuration (no rate limit) authenticating
+// as user in groups (and system:authenticated) with a new bearer token. It
+// is for servers started WithRBAC; without it the token is ignored and the
+// client is anonymous like every other.
+func (s *Server) ConfigFor(user string, groups ...string) *rest.Config {
+	token := rand.Text()
+	if s.tokens != nil {
+		u := &apiserver.UserInfo{Name: user, Groups: append(slices.Clone(groups), "system:authenticated")}
+		s.tokens.mu.Lock()
+		s.tokens.users[token] = u
+		s.tokens.mu.Unlock()
+	}
+	return &rest.Config{Host: s.URL, QPS: -1, BearerToken: token}
+}
+
+// tokenAuthenticator knows the tokens ConfigFor made.
+type tokenAuthenticator struct {
+	mu    sync.Mutex
+	users map[string]*apiserver.UserInfo
+}
+
+func (a *tokenAuthenticator) AuthenticateRequest(r *http.Request) (*apiserver.UserInfo, bool, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil, false, nil
+	}
+	a.mu.Lock()
+	u, known := a.users[token]
+	a.mu.Unlock()
+	if !known {
+		return nil, false, errors.New("unknown bearer token")
+	}
+	return u, true, nil
 }

@@ -12,7 +12,9 @@ import (
 )
 
 func testPolicy() *StaticPolicy {
-	user := func(n string) rbacv1.Subject { return rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: n} }
+	user := func(n string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: n}
+	}
 	return &StaticPolicy{
 		ClusterRoleList: []*rbacv1.ClusterRole{
 			{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"}, Rules: []rbacv1.PolicyRule{{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"pods"}}}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -434,4 +435,41 @@ func splitResource(r string) (string, string) {
 		}
 	}
 	return r, ""
+}
+
+// WaitForPolicy blocks until p has every cluster role and cluster role
+// binding of b (a cache catching up with EnsureBootstrapPolicy), or ctx is
+// done. It polls every few milliseconds.
+func WaitForPolicy(ctx context.Context, p Policy, b Bootstrap) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		missing := ""
+		for i := range b.ClusterRoles {
+			if _, ok := p.ClusterRole(b.ClusterRoles[i].Name); !ok {
+				missing = "clusterrole " + b.ClusterRoles[i].Name
+				break
+			}
+		}
+		if missing == "" {
+			have := map[string]bool{}
+			for _, crb := range p.ClusterRoleBindings() {
+				have[crb.Name] = true
+			}
+			for i := range b.ClusterRoleBindings {
+				if !have[b.ClusterRoleBindings[i].Name] {
+					missing = "clusterrolebinding " + b.ClusterRoleBindings[i].Name
+					break
+				}
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rbac: waiting for the bootstrap policy (%s): %w", missing, ctx.Err())
+		case <-t.C:
+		}
+	}
 }

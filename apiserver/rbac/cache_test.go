@@ -1,0 +1,209 @@
+package rbac_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/apiservertest"
+	"github.com/gantryhq/gantry/apiserver/rbac"
+	"github.com/gantryhq/gantry/store/memory"
+)
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestStoreCacheTwoServers: roles written through one API server reach the
+// cache of another over the same store, changes and deletions too.
+func TestStoreCacheTwoServers(t *testing.T) {
+	st := memory.New(memory.Options{})
+	t.Cleanup(func() { st.Close() })
+	a := apiservertest.Start(t, apiserver.Options{Store: st})
+	cache, err := rbac.NewStoreCache(rbac.StoreCacheOptions{Store: st, RetryInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); cache.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := cache.WaitForSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	z, _ := rbac.New(rbac.Options{Policy: cache})
+	bob := &apiserver.UserInfo{Name: "bob"}
+	can := func(verb, ns string) bool {
+		d, _, _ := z.Authorize(ctx, apiserver.Attributes{User: bob, Verb: verb, ResourceRequest: true, Resource: "pods", Namespace: ns})
+		return d == apiserver.DecisionAllow
+	}
+
+	_, err = a.Client.RbacV1().Roles("default").Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "r"},
+		Rules:      []rbacv1.PolicyRule{{Verbs: []string{"list"}, APIGroups: []string{""}, Resources: []string{"pods"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Client.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "b"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "r"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "bob"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the binding", func() bool { return can("list", "default") })
+	if can("list", "other") || can("delete", "default") {
+		t.Error("the role grants more than list in default")
+	}
+	r, _ := a.Client.RbacV1().Roles("default").Get(ctx, "r", metav1.GetOptions{})
+	r.Rules[0].Verbs = append(r.Rules[0].Verbs, "delete")
+	if _, err := a.Client.RbacV1().Roles("default").Update(ctx, r, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new verb", func() bool { return can("delete", "default") })
+	if err := a.Client.RbacV1().RoleBindings("default").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the binding to go", func() bool { return !can("list", "default") })
+
+	// A new binding after a deletion.
+	_, err = a.Client.RbacV1().RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "b2"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "r"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "bob"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b2", func() bool { return can("list", "default") })
+	if len(cache.RoleBindings("default")) != 1 || len(cache.RoleBindings("other")) != 0 {
+		t.Errorf("RoleBindings: %d in default, %d in other", len(cache.RoleBindings("default")), len(cache.RoleBindings("other")))
+	}
+}
+
+// TestBootstrapPolicy: the policy is applied on start, survives a second
+// run, extends existing roles without dropping what users added, and
+// leaves autoupdate=false objects alone.
+func TestBootstrapPolicy(t *testing.T) {
+	s := apiservertest.Start(t, apiserver.Options{}, apiservertest.WithRBAC())
+	ctx := context.Background()
+	crs := s.Client.RbacV1().ClusterRoles()
+
+	view, err := crs.Get(ctx, "view", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A user extends view and strips edit of a rule; edit opts out.
+	view.Rules = append(view.Rules, rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{"example.com"}, Resources: []string{"widgets"}})
+	if _, err := crs.Update(ctx, view, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := crs.Get(ctx, "admin", metav1.GetOptions{})
+	admin.Rules = admin.Rules[1:]
+	if _, err := crs.Update(ctx, admin, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	edit, _ := crs.Get(ctx, "edit", metav1.GetOptions{})
+	edit.Annotations[rbac.AutoUpdateAnnotation] = "false"
+	edit.Rules = nil
+	if _, err := crs.Update(ctx, edit, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.RbacV1().ClusterRoleBindings().Delete(ctx, "system:basic-user", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := rbac.EnsureBootstrapPolicy(ctx, s.Client, rbac.BootstrapPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	view, _ = crs.Get(ctx, "view", metav1.GetOptions{})
+	if !rbac.Covers(view.Rules, rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{"example.com"}, Resources: []string{"widgets"}}) {
+		t.Error("the user's rule in view is gone")
+	}
+	admin, _ = crs.Get(ctx, "admin", metav1.GetOptions{})
+	for _, r := range rbac.BootstrapPolicy().ClusterRoles[1].Rules {
+		if !rbac.Covers(admin.Rules, r) {
+			t.Errorf("admin lacks %v after reconciling", r)
+		}
+	}
+	edit, _ = crs.Get(ctx, "edit", metav1.GetOptions{})
+	if len(edit.Rules) != 0 {
+		t.Error("edit (autoupdate=false) was changed")
+	}
+	if _, err := s.Client.RbacV1().ClusterRoleBindings().Get(ctx, "system:basic-user", metav1.GetOptions{}); err != nil {
+		t.Errorf("system:basic-user binding not made again: %v", err)
+	}
+}
+
+// TestWithRBAC: a server started WithRBAC denies by default and runs the
+// components' identities through the bootstrap roles.
+func TestWithRBAC(t *testing.T) {
+	s := apiservertest.Start(t, apiserver.Options{}, apiservertest.WithRBAC())
+	ctx := context.Background()
+	for _, tt := range []struct {
+		user   string
+		groups []string
+		do     func(cs kubernetes.Interface) error
+		allow  bool
+	}{
+		{"bob", nil, func(cs kubernetes.Interface) error {
+			_, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+			return err
+		}, false},
+		{rbac.SchedulerUser, nil, func(cs kubernetes.Interface) error {
+			_, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			return err
+		}, true},
+		{rbac.SchedulerUser, nil, func(cs kubernetes.Interface) error {
+			_, err := cs.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{})
+			return err
+		}, false},
+		{rbac.ControllerManagerUser, nil, func(cs kubernetes.Interface) error {
+			_, err := cs.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
+			return err
+		}, true},
+		{rbac.ProxyUser, nil, func(cs kubernetes.Interface) error {
+			_, err := cs.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{})
+			return err
+		}, true},
+		{rbac.ProxyUser, nil, func(cs kubernetes.Interface) error {
+			return cs.CoreV1().Services("default").Delete(ctx, "kubernetes", metav1.DeleteOptions{})
+		}, false},
+		{"system:node:n1", []string{rbac.NodesGroup}, func(cs kubernetes.Interface) error {
+			_, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=n1"})
+			return err
+		}, true},
+	} {
+		err := tt.do(kubernetes.NewForConfigOrDie(s.ConfigFor(tt.user, tt.groups...)))
+		if tt.allow && err != nil {
+			t.Errorf("%s: %v, want allowed", tt.user, err)
+		}
+		if !tt.allow && (!apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "RBAC")) {
+			t.Errorf("%s: %v, want forbidden by RBAC", tt.user, err)
+		}
+	}
+	// Anonymous requests are denied, with the user named.
+	anonCfg := *s.Config
+	anonCfg.BearerToken = ""
+	anon := kubernetes.NewForConfigOrDie(&anonCfg)
+	_, err := anon.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `User "system:anonymous"`) {
+		t.Errorf("anonymous: %v", err)
+	}
+}

@@ -1,0 +1,70 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/noderestriction"
+	"github.com/gantryhq/gantry/apiserver/rbac"
+	"github.com/gantryhq/gantry/store"
+)
+
+// authorization is what a master's API server authorizes and admits with:
+// system:masters first, then the node authorizer, then RBAC over a cache of
+// the store's roles and bindings; the NodeRestriction admission plugin.
+type authorization struct {
+	cache      *rbac.StoreCache
+	authorizer apiserver.Authorizer
+	admission  []any
+}
+
+func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) {
+	cache, err := rbac.NewStoreCache(rbac.StoreCacheOptions{Store: st, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	z, err := rbac.New(rbac.Options{Policy: cache})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return &authorization{
+		cache:      cache,
+		authorizer: apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z},
+		admission:  []any{noderestriction.NewAdmission()},
+	}, nil
+}
+
+// start runs the policy cache until ctx is done and waits until it has
+// listed, at most timeout; the returned function waits for the cache to
+// stop (after ctx is done).
+func (a *authorization) start(ctx context.Context, timeout time.Duration) (wait func(), err error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.cache.Run(ctx)
+	}()
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := a.cache.WaitForSync(syncCtx); err != nil {
+		return func() { <-done }, err
+	}
+	return func() { <-done }, nil
+}
+
+// bootstrap writes the bootstrap policy with the administrator's client
+// and waits until the authorizer sees it.
+func (a *authorization) bootstrap(ctx context.Context, cs kubernetes.Interface) error {
+	b := rbac.BootstrapPolicy()
+	if err := rbac.EnsureBootstrapPolicy(ctx, cs, b); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := rbac.WaitForPolicy(ctx, a.cache, b); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
