@@ -1,6 +1,8 @@
 package hostgw_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/gantryhq/gantry/overlay"
 	"github.com/gantryhq/gantry/overlay/hostgw"
 	"github.com/gantryhq/gantry/overlay/overlaytest"
+	"github.com/gantryhq/gantry/store"
 )
 
 func TestHostGW(t *testing.T) {
@@ -82,4 +85,103 @@ func TestNoIPMasq(t *testing.T) {
 	if env.IPMasq {
 		t.Errorf("subnet.env says FLANNEL_IPMASQ=true")
 	}
+}
+
+// TestHostGWManyPeers follows a hundred peers that come, change and go.
+func TestHostGWManyPeers(t *testing.T) {
+	t.Parallel()
+	c := overlaytest.NewCluster(t, overlaytest.ClusterOptions{
+		Backend:  overlay.BackendConfig{Type: overlay.TypeHostGW},
+		Segments: []int{0},
+		NewBackend: func(t testing.TB, h *overlaytest.Host) overlay.Backend {
+			b, err := hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	})
+	a := c.Start(0, 0)
+	ctx := t.Context()
+	sm := a.Subnets()
+	const n = 100
+	leases := make([]*overlay.Lease, n)
+	for i := range leases {
+		// Peers on the host's segment, so host-gw can route to them.
+		ip := netip.AddrFrom4([4]byte{10, 99, 0, byte(10 + i)})
+		l, err := sm.Acquire(ctx, c.Config, overlay.LeaseAttrs{PublicIP: ip, BackendType: overlay.TypeHostGW}, overlay.AcquireOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases[i] = l
+	}
+	h := c.Hosts[0]
+	gateways := func() (map[netip.Prefix]netip.Addr, error) {
+		out := map[netip.Prefix]netip.Addr{}
+		for _, l := range leases {
+			routes, err := overlaytest.RoutesTo(h, l.Subnet)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range routes {
+				gw, _ := netip.AddrFromSlice(r.Gw.To4())
+				out[l.Subnet] = gw
+			}
+		}
+		return out, nil
+	}
+	expect := func(want map[netip.Prefix]netip.Addr) {
+		t.Helper()
+		overlaytest.Eventually(t, 20*time.Second, func() error {
+			got, err := gateways()
+			if err != nil {
+				return err
+			}
+			for s, gw := range want {
+				if got[s] != gw {
+					return fmt.Errorf("route to %s via %v, want %v", s, got[s], gw)
+				}
+			}
+			for s, gw := range got {
+				if _, ok := want[s]; !ok {
+					return fmt.Errorf("route to %s via %v, want none", s, gw)
+				}
+			}
+			return nil
+		})
+	}
+	want := map[netip.Prefix]netip.Addr{}
+	for _, l := range leases {
+		want[l.Subnet] = l.Attrs.PublicIP
+	}
+	expect(want)
+
+	// Half of them go, a tenth move to another address.
+	for i, l := range leases {
+		switch {
+		case i%2 == 0:
+			if err := sm.Release(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, l.Subnet)
+		case i%10 == 1:
+			moved := l.Attrs
+			moved.PublicIP = netip.AddrFrom4([4]byte{10, 99, 0, byte(150 + i)})
+			_, err := c.Store.Update(ctx, sm.LeaseKey(l.Subnet), mustJSON(t, moved), 0, store.WriteOptions{TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[l.Subnet] = moved.PublicIP
+		}
+	}
+	expect(want)
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
