@@ -282,6 +282,7 @@ func (a *Agent) follow(ctx context.Context) error {
 			retry.Stop()
 		}
 	}()
+	pruned := false
 	for ctx.Err() == nil {
 		leases, rev, err := a.subnets.Leases(ctx)
 		if err != nil {
@@ -292,6 +293,13 @@ func (a *Agent) follow(ctx context.Context) error {
 			continue
 		}
 		a.peers.reset(leases)
+		if !pruned {
+			// Peers that left while the agent was away left routes behind.
+			if err := a.pruneRoutes(); err != nil {
+				a.log.Warn("overlay: removing routes of departed peers", "err", err)
+			}
+			pruned = true
+		}
 		wctx, cancel := context.WithCancel(ctx)
 		events, err := a.subnets.Watch(wctx, rev)
 		if err != nil {
@@ -309,6 +317,41 @@ func (a *Agent) follow(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pruneRoutes deletes the routes the overlay owns into the network that
+// lead to subnets no current lease has: those of peers that left while the
+// agent was not running. (A VXLAN device's neighbour and forwarding entries
+// for them are harmless without a route and go with the device.)
+func (a *Agent) pruneRoutes() error {
+	h, err := host.Open(a.opts.Namespace)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	routes, err := host.OwnedRoutes(h)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	own := a.Subnet()
+	var errs []error
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(r.Dst.IP.To4())
+		ones, _ := r.Dst.Mask.Size()
+		dst := netip.PrefixFrom(ip, ones)
+		if !a.cfg.Network.Contains(ip) || dst == own || a.peers.wants(dst) {
+			continue
+		}
+		if err := host.DelRoute(h, &r); err != nil {
+			errs = append(errs, fmt.Errorf("delete route to %s: %w", dst, err))
+			continue
+		}
+		a.log.Info("overlay: removed the route of a departed peer", "subnet", dst)
+	}
+	return errors.Join(errs...)
 }
 
 // watchLoop handles the events of one watch until it ends (nil: list again)

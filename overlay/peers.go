@@ -46,6 +46,12 @@ func (p *peers) reset(leases []Lease) {
 	}
 }
 
+// wants reports whether subnet is a wanted peer.
+func (p *peers) wants(subnet netip.Prefix) bool {
+	_, ok := p.want[subnet]
+	return ok
+}
+
 // event applies one lease change to the wanted peers.
 func (p *peers) event(ev LeaseEvent) {
 	switch ev.Type {

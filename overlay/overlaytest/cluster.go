@@ -201,6 +201,25 @@ func (c *Cluster) expireDue(t testing.TB, d time.Duration) {
 	})
 }
 
+// addGhost leases a subnet for a peer that does not exist, at an unused
+// address on segment 0, with made-up backend data for vxlan.
+func (c *Cluster) addGhost(t testing.TB) *overlay.Lease {
+	t.Helper()
+	attrs := overlay.LeaseAttrs{PublicIP: netip.MustParseAddr("10.99.0.200"), BackendType: c.Config.Backend.Type}
+	if attrs.BackendType == overlay.TypeVXLAN {
+		vni := c.Config.Backend.VNI
+		if vni == 0 {
+			vni = 1
+		}
+		attrs.BackendData = []byte(fmt.Sprintf(`{"VNI":%d,"VtepMAC":"02:00:00:00:00:c8"}`, vni))
+	}
+	l, err := c.Agents[0].Subnets().Acquire(context.Background(), c.Config, attrs, overlay.AcquireOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // AddPods adds one pod to every host: the second address of its subnet.
 func (c *Cluster) AddPods() {
 	c.t.Helper()

@@ -39,8 +39,8 @@ type Suite struct {
 //   - lease expiry: when the last host's agent is gone and its lease
 //     expires, the other hosts remove its routes;
 //   - restart: a restarted agent gets its subnet back, both when its lease
-//     expired meanwhile and when it is still there, and the pods reach each
-//     other again;
+//     expired meanwhile and when it is still there, drops the routes of a
+//     peer that left while it was down, and the pods reach each other again;
 //   - cleanup: Cleanup leaves no device, route, neighbour or forwarding
 //     entry, masquerade rule or subnet.env behind.
 //
@@ -218,11 +218,29 @@ func (s Suite) Run(t *testing.T) {
 				t.Fatalf("host %d came back with subnet %s, had %s", last, a.Subnet(), subnets[last])
 			}
 		}
-		// Its lease is alive: same PublicIP, same subnet.
+		// A peer that host 0 routes to leaves while host 0 is down.
+		ghost := c.addGhost(t)
+		Eventually(t, converge, func() error {
+			if routes, err := RoutesTo(c.Hosts[0], ghost.Subnet); err != nil || len(routes) == 0 {
+				return errorf("host 0 has no route to the peer %s (%v)", ghost, err)
+			}
+			return nil
+		})
 		c.Stop(0)
+		if err := c.Agents[0].Subnets().Release(context.Background(), ghost); err != nil {
+			t.Fatal(err)
+		}
+
+		// Its lease is alive: same PublicIP, same subnet.
 		if a := c.Start(0, 0); a.Subnet() != subnets[0] {
 			t.Fatalf("host 0 came back with subnet %s, had %s", a.Subnet(), subnets[0])
 		}
+		Eventually(t, converge, func() error {
+			if routes, err := RoutesTo(c.Hosts[0], ghost.Subnet); err != nil || len(routes) > 0 {
+				return errorf("host 0 still routes to the departed peer %s: %v (%v)", ghost, routes, err)
+			}
+			return nil
+		})
 		c.CheckConnectivity(t, converge)
 	}) {
 		return
