@@ -276,12 +276,8 @@ func (a *Agent) follow(ctx context.Context) error {
 	lease := a.Lease()
 	renew := clk.NewTimer(a.renewIn(lease))
 	defer renew.Stop()
-	var retry clock.Timer // armed while the data plane lags behind the leases
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
+	retry := &retrier{clock: clk, min: a.opts.RetryInterval, max: maxRetryInterval}
+	defer retry.stop()
 	pruned := false
 	for ctx.Err() == nil {
 		leases, rev, err := a.subnets.Leases(ctx)
@@ -310,7 +306,7 @@ func (a *Agent) follow(ctx context.Context) error {
 			}
 			continue
 		}
-		err = a.watchLoop(ctx, events, renew, &retry)
+		err = a.watchLoop(ctx, events, renew, retry)
 		cancel()
 		if err != nil {
 			return err
@@ -356,23 +352,20 @@ func (a *Agent) pruneRoutes() error {
 
 // watchLoop handles the events of one watch until it ends (nil: list again)
 // or the lease is lost (error).
-func (a *Agent) watchLoop(ctx context.Context, events <-chan store.Event, renew clock.Timer, retry *clock.Timer) error {
+func (a *Agent) watchLoop(ctx context.Context, events <-chan store.Event, renew clock.Timer, retry *retrier) error {
 	for {
 		if err := a.peers.apply(ctx); err != nil {
-			a.log.Warn("overlay: peers not all programmed, retrying", "err", err)
-			if *retry == nil {
-				*retry = a.opts.Clock.NewTimer(a.opts.RetryInterval)
+			if retry.arm() {
+				a.log.Warn("overlay: peers not all programmed, retrying", "err", err, "in", retry.delay)
 			}
-		}
-		var retryC <-chan time.Time
-		if *retry != nil {
-			retryC = (*retry).C()
+		} else {
+			retry.reset()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-retryC:
-			*retry = nil
+		case <-retry.c():
+			retry.fired()
 		case <-renew.C():
 			if err := a.renew(ctx); err != nil {
 				return err
@@ -407,6 +400,52 @@ func (a *Agent) watchLoop(ctx context.Context, events <-chan store.Event, renew 
 			}
 			a.peers.event(le)
 		}
+	}
+}
+
+// maxRetryInterval caps the backoff of retries of peer changes.
+const maxRetryInterval = 30 * time.Second
+
+// retrier schedules retries of failed peer changes on the agent's clock,
+// doubling the delay from min up to max while they keep failing.
+type retrier struct {
+	clock    clock.Clock
+	min, max time.Duration
+	delay    time.Duration // of the armed or last timer; 0 after a success
+	timer    clock.Timer   // nil when not armed
+}
+
+// arm starts the timer unless it runs; it reports whether it started it.
+func (r *retrier) arm() bool {
+	if r.timer != nil {
+		return false
+	}
+	r.delay = min(max(2*r.delay, r.min), r.max)
+	r.timer = r.clock.NewTimer(r.delay)
+	return true
+}
+
+// c is the channel of the armed timer, nil (never ready) when none is.
+func (r *retrier) c() <-chan time.Time {
+	if r.timer == nil {
+		return nil
+	}
+	return r.timer.C()
+}
+
+// fired marks the timer as spent.
+func (r *retrier) fired() { r.timer = nil }
+
+// reset forgets the backoff after a success.
+func (r *retrier) reset() {
+	r.stop()
+	r.delay = 0
+}
+
+func (r *retrier) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
 	}
 }
 

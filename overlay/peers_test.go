@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // fakeBackend records the peers it was given.
@@ -83,4 +85,24 @@ func TestPeersReconcile(t *testing.T) {
 	p.reset(nil)
 	require.NoError(t, p.apply(ctx))
 	assert.Empty(t, be.peers)
+}
+
+func TestRetrierBacksOff(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(0, 0))
+	r := &retrier{clock: clk, min: time.Second, max: 5 * time.Second}
+	var delays []time.Duration
+	for range 5 {
+		require.True(t, r.arm())
+		require.False(t, r.arm(), "armed twice")
+		delays = append(delays, r.delay)
+		clk.Step(r.delay)
+		<-r.c()
+		r.fired()
+	}
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}, delays)
+	r.reset()
+	require.True(t, r.arm())
+	assert.Equal(t, time.Second, r.delay)
+	r.stop()
+	assert.Nil(t, r.c())
 }

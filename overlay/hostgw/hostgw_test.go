@@ -2,6 +2,7 @@ package hostgw_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -184,4 +185,35 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestNotOnLink: host-gw cannot reach a peer behind a router, and says so.
+func TestNotOnLink(t *testing.T) {
+	t.Parallel()
+	tp := overlaytest.NewTopology(t, 2)
+	h := tp.AddHost(0)
+	b, err := hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg, err := overlay.ParseConfig([]byte(`{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := b.Init(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.PublicIP != h.PublicIP() || attrs.BackendType != overlay.TypeHostGW {
+		t.Errorf("attrs %+v", attrs)
+	}
+	peer := &overlay.Lease{Subnet: netip.MustParsePrefix("10.244.9.0/24"),
+		Attrs: overlay.LeaseAttrs{PublicIP: netip.MustParseAddr("10.99.1.1"), BackendType: overlay.TypeHostGW}}
+	if err := b.AddPeer(t.Context(), peer); !errors.Is(err, hostgw.ErrNotOnLink) {
+		t.Fatalf("AddPeer of an off-link peer: %v, want ErrNotOnLink", err)
+	}
+	if err := b.RemovePeer(t.Context(), peer); err != nil {
+		t.Errorf("RemovePeer of a peer never added: %v", err)
+	}
 }
