@@ -24,7 +24,9 @@
 //
 // # The agent
 //
-// An [Agent] is the overlay on one node. [Agent.Run] leases the subnet,
+// [Overlay] is what the node agent and the container runtime depend on: a
+// node's pod subnet and MTU, ready or not. An [Agent] is the overlay on one
+// node ([Static] is a stand-in without a data plane). [Agent.Run] leases the subnet,
 // brings up the [Backend], the pod bridge (gantry0, with the subnet's first
 // address), the masquerade rules and the subnet.env file, then renews the
 // lease well before it expires (RenewMargin) and follows the other nodes'

@@ -92,3 +92,12 @@ func ExampleWriteSubnetEnv() {
 	// FLANNEL_MTU=1450
 	// FLANNEL_IPMASQ=true
 }
+
+// A node agent takes an Overlay and waits for it before it starts pods; a
+// test gives it a Static one.
+func ExampleStatic() {
+	var ov overlay.Overlay = &overlay.Static{PodSubnet: netip.MustParsePrefix("10.244.7.0/24")}
+	<-ov.Ready()
+	fmt.Println(ov.Subnet(), overlay.BridgeAddr(ov.Subnet()), ov.MTU())
+	// Output: 10.244.7.0/24 10.244.7.1/24 1500
+}
