@@ -100,7 +100,8 @@ func (b *Backend) Type() string { return overlay.TypeVXLAN }
 // MTU is the pod network's MTU, valid after Init.
 func (b *Backend) MTU() int { return b.mtu }
 
-// Device is the name of the VXLAN device for the VNI that opts and cfg give.
+// device returns the name of the VXLAN device and the VNI that opts and cfg
+// give.
 func (b *Backend) device(cfg *overlay.Config) (string, int) {
 	vni := firstNonZero(b.opts.VNI, cfg.Backend.VNI, DefaultVNI)
 	if b.opts.Device != "" {
