@@ -41,6 +41,12 @@ type Options struct {
 	// MasqueradeBit is the packet mark bit for masquerading (0-31);
 	// zero means 14, kube-proxy's default.
 	MasqueradeBit int
+	// Command is the iptables variant: "iptables" (the default: whatever
+	// the host's alternatives point at, nf_tables on Debian 12),
+	// "iptables-nft" or "iptables-legacy". The proxier runs it and its
+	// -save and -restore companions. Use the variant the host's other
+	// users of iptables (Docker) use.
+	Command string
 
 	// randomFully is set by New when iptables supports --random-fully.
 	randomFully bool
@@ -91,11 +97,23 @@ func New(opts Options) (*Proxier, error) {
 	if opts.ClusterCIDR.IsValid() {
 		opts.ClusterCIDR = opts.ClusterCIDR.Masked()
 	}
-	ipt, err := goiptables.New()
-	if err != nil {
-		return nil, fmt.Errorf("iptables proxier: %w", err)
+	if opts.Command == "" {
+		opts.Command = "iptables"
 	}
-	if _, err := exec.LookPath("iptables-restore"); err != nil {
+	if !slices.Contains([]string{"iptables", "iptables-nft", "iptables-legacy"}, opts.Command) {
+		return nil, fmt.Errorf("iptables proxier: command %q: want iptables, iptables-nft or iptables-legacy", opts.Command)
+	}
+	path, err := exec.LookPath(opts.Command)
+	if err != nil {
+		return nil, fmt.Errorf("iptables proxier: %w (install Debian's iptables package)", err)
+	}
+	for _, tool := range []string{opts.Command + "-save", opts.Command + "-restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("iptables proxier: %w", err)
+		}
+	}
+	ipt, err := goiptables.New(goiptables.Path(path))
+	if err != nil {
 		return nil, fmt.Errorf("iptables proxier: %w", err)
 	}
 	opts.randomFully = ipt.HasRandomFully()
@@ -178,7 +196,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	for _, c := range stale {
 		r.deleteChain(c)
 	}
-	if _, err := p.run(ctx, r.bytes(), "iptables-restore", "--wait", "--noflush"); err != nil {
+	if _, err := p.run(ctx, r.bytes(), p.opts.Command+"-restore", "--wait", "--noflush"); err != nil {
 		return fmt.Errorf("iptables proxier: sync %d services: %w", len(state.Services), err)
 	}
 	if err := p.clearConntrack(ctx, state); err != nil {
@@ -250,7 +268,7 @@ func serviceChainRules(sp *proxy.ServicePort, o *Options) int {
 // presentChains lists the per-service chains of this proxier in the nat
 // table, to adopt what an earlier process left.
 func (p *Proxier) presentChains(ctx context.Context) (map[string]struct{}, error) {
-	out, err := p.run(ctx, nil, "iptables-save", "-t", "nat")
+	out, err := p.run(ctx, nil, p.opts.Command+"-save", "-t", "nat")
 	if err != nil {
 		return nil, fmt.Errorf("iptables proxier: %w", err)
 	}
@@ -370,7 +388,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	}
 	var in bytes.Buffer
 	for _, table := range []string{"filter", "nat"} {
-		out, err := p.run(ctx, nil, "iptables-save", "-t", table)
+		out, err := p.run(ctx, nil, p.opts.Command+"-save", "-t", table)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("iptables proxier: %w", err))
 			continue
@@ -389,7 +407,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 		in.WriteString("COMMIT\n")
 	}
 	if in.Len() > 0 {
-		if _, err := p.run(ctx, in.Bytes(), "iptables-restore", "--wait", "--noflush"); err != nil {
+		if _, err := p.run(ctx, in.Bytes(), p.opts.Command+"-restore", "--wait", "--noflush"); err != nil {
 			errs = append(errs, fmt.Errorf("iptables proxier: cleanup: %w", err))
 		}
 	}
