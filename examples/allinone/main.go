@@ -53,7 +53,7 @@ var runtimes = []string{"docker", "fake"}
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
 	var runtimeName, nodeName, proxyMode, clusterCIDR string
-	var nodePort, verbosity int
+	var nodePort, proxyPort, verbosity int
 	var cleanup bool
 	cmd := &cobra.Command{
 		Use:   "allinone",
@@ -103,7 +103,7 @@ live in --data-dir and survive restarts.`,
 				nodeName = strings.ToLower(h)
 			}
 			cfg.NodeNames = []string{nodeName}
-			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, clusterCIDR: cidr})
+			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, proxyPort: proxyPort, clusterCIDR: cidr})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -114,6 +114,7 @@ live in --data-dir and survive restarts.`,
 	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "",
 		"service proxy of the node: "+strings.Join(cluster.ProxyModes, " or ")+" (default iptables; none with --runtime fake)")
 	cmd.Flags().StringVar(&clusterCIDR, "cluster-cidr", "", "pod network; the proxy masquerades traffic to cluster IPs from outside it")
+	cmd.Flags().IntVar(&proxyPort, "proxy-health-port", 10256, "port of the service proxy's /healthz and /metrics, on the advertise address; 0 picks a free one")
 	cmd.Flags().BoolVar(&cleanup, "cleanup", false, "remove the service proxy's iptables rules from this host and exit")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug (with etcd's logs)")
 	return cmd
@@ -124,6 +125,7 @@ type node struct {
 	name, runtime string
 	port          int
 	proxyMode     string
+	proxyPort     int
 	clusterCIDR   netip.Prefix
 }
 
@@ -155,6 +157,7 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 			Name: nd.name, RESTConfig: restCfg, Runtime: nd.runtime, NodeIP: nodeIP,
 			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
 			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR,
+			ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.proxyPort)),
 		})
 		if err == nil {
 			nodeErr := make(chan error, 1)

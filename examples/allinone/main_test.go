@@ -87,6 +87,8 @@ func TestFlags(t *testing.T) {
 		{"loopback advertise address", []string{"--advertise-address", "127.0.0.1", "--data-dir", "x"}, "advertise address"},
 		{"bad CIDR", []string{"--service-cluster-ip-range", "10.0.0.0"}, "not a CIDR range"},
 		{"arguments", []string{"extra"}, "unknown command"},
+		{"unknown proxy mode", []string{"--proxy-mode", "ipvs"}, `--proxy-mode "ipvs": want one of`},
+		{"bad cluster CIDR", []string{"--cluster-cidr", "10.244.0.0"}, "--cluster-cidr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,8 +41,10 @@ func TestWalkthrough(t *testing.T) {
 			t.Errorf("allinone --cleanup: %v: %s", err, out)
 		}
 	})
+	proxyPort := strconv.Itoa(proctest.FreePort(t))
 	p, _ := proctest.StartServer(t, bin, "--secure-port", ready, 5*time.Minute,
-		"--data-dir", dataDir, "--runtime", "docker", "--node-name", nodeName, "--node-agent-port", "0")
+		"--data-dir", dataDir, "--runtime", "docker", "--node-name", nodeName, "--node-agent-port", "0",
+		"--proxy-health-port", proxyPort)
 	t.Cleanup(func() {
 		p.Signal(syscall.SIGINT)
 		p.Wait(time.Minute)
@@ -84,6 +87,14 @@ func TestWalkthrough(t *testing.T) {
 	})
 	body, err := httpGet("http://" + net.JoinHostPort(clusterIP, "80") + "/")
 	require.NoError(t, err, "the cluster IP from the host")
+	require.Contains(t, body, "hostname: web-")
+	body, err = httpGet("http://" + net.JoinHostPort(nodeIP, proxyPort) + "/healthz")
+	require.NoError(t, err, "the proxy's health")
+	body, err = httpGet("http://" + net.JoinHostPort(nodeIP, proxyPort) + "/metrics")
+	require.NoError(t, err, "the proxy's metrics")
+	require.Regexp(t, `proxy_service_ports [1-9]`, body)
+	body, err = httpGet("http://" + net.JoinHostPort(clusterIP, "80") + "/")
+	require.NoError(t, err)
 	require.Contains(t, body, "hostname: web-")
 
 	// A pod reaches the service's cluster IP (through the proxy's rules,
