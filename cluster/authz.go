@@ -16,7 +16,8 @@ import (
 
 // authorization is what a master's API server authorizes and admits with:
 // system:masters first, then the node authorizer, then RBAC over a cache of
-// the store's roles and bindings; the NodeRestriction admission plugin.
+// the store's roles and bindings; the NodeRestriction admission plugin and
+// RBAC's escalation check.
 type authorization struct {
 	cache      *rbac.StoreCache
 	authorizer apiserver.Authorizer
@@ -32,10 +33,15 @@ func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	authorizer := apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
+	escalation, err := rbac.NewEscalationCheck(rbac.EscalationOptions{Authorizer: authorizer, Policy: cache})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	return &authorization{
 		cache:      cache,
-		authorizer: apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z},
-		admission:  []any{noderestriction.NewAdmission()},
+		authorizer: authorizer,
+		admission:  []any{noderestriction.NewAdmission(), escalation},
 	}, nil
 }
 

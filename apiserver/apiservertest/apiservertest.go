@@ -51,8 +51,9 @@ type settings struct{ rbac bool }
 // bearer token made by Server.ConfigFor (requests without one are
 // anonymous); system:masters may do anything, node agents are limited to
 // their node (node authorizer and NodeRestriction admission), everybody
-// else gets what RBAC grants, starting from the bootstrap policy, which is
-// in place when Start returns. Server.Config is then an administrator in
+// else gets what RBAC grants (and may not grant more than it has: RBAC's
+// escalation check), starting from the bootstrap policy, which is in place
+// when Start returns. Server.Config is then an administrator in
 // system:masters. opts.Authenticator, Authorizer and Admission must be nil.
 func WithRBAC() Option { return func(s *settings) { s.rbac = true } }
 
@@ -88,8 +89,13 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 		}
 		tokens = &tokenAuthenticator{users: map[string]*apiserver.UserInfo{}}
 		opts.Authenticator = tokens
-		opts.Authorizer = apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
-		opts.Admission = []any{noderestriction.NewAdmission()}
+		authorizer := apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
+		escalation, err := rbac.NewEscalationCheck(rbac.EscalationOptions{Authorizer: authorizer, Policy: cache})
+		if err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		opts.Authorizer = authorizer
+		opts.Admission = []any{noderestriction.NewAdmission(), escalation}
 	}
 	srv, err := apiserver.New(opts)
 	if err != nil {

@@ -207,3 +207,63 @@ func TestWithRBAC(t *testing.T) {
 		t.Errorf("anonymous: %v", err)
 	}
 }
+
+// TestEscalation: users may grant only what they hold, unless they may
+// escalate or bind.
+func TestEscalation(t *testing.T) {
+	s := apiservertest.Start(t, apiserver.Options{}, apiservertest.WithRBAC())
+	ctx := context.Background()
+	admin := s.Client
+	bob := kubernetes.NewForConfigOrDie(s.ConfigFor("bob"))
+	mustCreate := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	role := func(name string, rules ...rbacv1.PolicyRule) *rbacv1.Role {
+		return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
+	}
+	binding := func(name, kind, roleName string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: roleName},
+			Subjects:   []rbacv1.Subject{{Kind: "User", Name: "bob"}},
+		}
+	}
+	podsRead := rbacv1.PolicyRule{Verbs: []string{"get", "list"}, APIGroups: []string{""}, Resources: []string{"pods"}}
+	rbacWrite := rbacv1.PolicyRule{Verbs: []string{"create", "update"}, APIGroups: []string{rbacv1.GroupName}, Resources: []string{"roles", "rolebindings"}}
+	_, err := admin.RbacV1().Roles("default").Create(ctx, role("manager", podsRead, rbacWrite), metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = admin.RbacV1().RoleBindings("default").Create(ctx, binding("bob-manager", "Role", "manager"), metav1.CreateOptions{})
+	mustCreate(err)
+
+	waitFor(t, "bob's role", func() bool {
+		_, err := bob.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil
+	})
+	_, err = bob.RbacV1().Roles("default").Create(ctx, role("deleter", rbacv1.PolicyRule{Verbs: []string{"delete"}, APIGroups: []string{""}, Resources: []string{"pods"}}), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "attempting to grant RBAC permissions not currently held") {
+		t.Errorf("a role with more than bob holds: %v", err)
+	}
+	_, err = bob.RbacV1().RoleBindings("default").Create(ctx, binding("bob-admin", "ClusterRole", "cluster-admin"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `may not bind ClusterRole "cluster-admin"`) {
+		t.Errorf("binding cluster-admin: %v", err)
+	}
+	_, err = bob.RbacV1().Roles("default").Create(ctx, role("reader", podsRead), metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = bob.RbacV1().RoleBindings("default").Create(ctx, binding("bob-reader", "Role", "reader"), metav1.CreateOptions{})
+	mustCreate(err)
+
+	// With bind on view, bob may bind view although he lacks its rules.
+	_, err = admin.RbacV1().Roles("default").Create(ctx, role("view-binder", rbacv1.PolicyRule{
+		Verbs: []string{"bind"}, APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, ResourceNames: []string{"view"},
+	}), metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = admin.RbacV1().RoleBindings("default").Create(ctx, binding("bob-view-binder", "Role", "view-binder"), metav1.CreateOptions{})
+	mustCreate(err)
+	waitFor(t, "bind on view", func() bool {
+		_, err := bob.RbacV1().RoleBindings("default").Create(ctx, binding("bob-view", "ClusterRole", "view"), metav1.CreateOptions{})
+		return err == nil
+	})
+}
