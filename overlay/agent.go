@@ -41,6 +41,11 @@ type Options struct {
 	// IPMasq installs the masquerade rules for traffic that leaves the
 	// cluster network.
 	IPMasq bool
+	// AcceptForward accepts forwarded traffic from and to the cluster
+	// network ahead of the FORWARD chain's other rules, for nodes whose
+	// FORWARD policy is DROP (Docker sets it so). The filter chain is
+	// MasqChain + "-FWD".
+	AcceptForward bool
 	// MasqChain is the nat chain of the masquerade rules; DefaultMasqChain
 	// if empty. Give agents that share a network namespace their own.
 	MasqChain string
@@ -78,8 +83,8 @@ func (o *Options) complete() error {
 	if o.MasqChain == "" {
 		o.MasqChain = DefaultMasqChain
 	}
-	if len(o.MasqChain) > 28 {
-		return fmt.Errorf("overlay: chain name %q is longer than 28 characters", o.MasqChain)
+	if len(o.MasqChain) > 24 {
+		return fmt.Errorf("overlay: chain name %q is longer than 24 characters (iptables allows 28, and the forwarding chain adds -FWD)", o.MasqChain)
 	}
 	if o.LeaseTTL == 0 {
 		o.LeaseTTL = DefaultLeaseTTL
@@ -256,6 +261,15 @@ func (a *Agent) setup(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("overlay: masquerade rules: %w", err)
+	}
+	fwd := forward{nsPath: a.opts.Namespace, chain: a.opts.MasqChain + "-FWD"}
+	if a.opts.AcceptForward {
+		err = fwd.ensure(cfg.Network)
+	} else {
+		err = fwd.remove()
+	}
+	if err != nil {
+		return fmt.Errorf("overlay: forwarding rules: %w", err)
 	}
 	env := SubnetEnv{Network: cfg.Network, Subnet: BridgeAddr(lease.Subnet), MTU: mtu, IPMasq: a.opts.IPMasq}
 	if err := WriteSubnetEnv(a.opts.SubnetFile, env); err != nil {
@@ -528,6 +542,9 @@ func (a *Agent) Cleanup(ctx context.Context) error {
 	}
 	if err := (masq{nsPath: a.opts.Namespace, chain: a.opts.MasqChain}).remove(); err != nil {
 		errs = append(errs, fmt.Errorf("masquerade rules: %w", err))
+	}
+	if err := (forward{nsPath: a.opts.Namespace, chain: a.opts.MasqChain + "-FWD"}).remove(); err != nil {
+		errs = append(errs, fmt.Errorf("forwarding rules: %w", err))
 	}
 	if err := os.Remove(a.opts.SubnetFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)

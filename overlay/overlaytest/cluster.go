@@ -120,15 +120,16 @@ func (c *Cluster) AgentOptions(i int, ttl time.Duration) overlay.Options {
 		clk = c.Clock
 	}
 	return overlay.Options{
-		Store:      c.Store,
-		Backend:    c.opts.NewBackend(c.t, h),
-		Prefix:     c.opts.Prefix,
-		Namespace:  h.NSPath(),
-		SubnetFile: c.SubnetFile(i),
-		IPMasq:     !c.opts.NoIPMasq,
-		LeaseTTL:   ttl,
-		Clock:      clk,
-		Logger:     slog.New(slog.DiscardHandler),
+		Store:         c.Store,
+		Backend:       c.opts.NewBackend(c.t, h),
+		Prefix:        c.opts.Prefix,
+		Namespace:     h.NSPath(),
+		SubnetFile:    c.SubnetFile(i),
+		IPMasq:        !c.opts.NoIPMasq,
+		AcceptForward: true,
+		LeaseTTL:      ttl,
+		Clock:         clk,
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -275,7 +276,7 @@ func LinkName(h *Host, idx int) string {
 
 // CheckClean checks that host h has no trace of the overlay left: no link
 // but lo and eth0, no route the overlay owns or into the pod network, no
-// masquerade chain or jump, no subnet.env.
+// masquerade or forwarding chain or jump, no subnet.env.
 func (c *Cluster) CheckClean(t testing.TB, i int) {
 	t.Helper()
 	h := c.Hosts[i]
@@ -321,12 +322,14 @@ func (c *Cluster) CheckClean(t testing.TB, i int) {
 			}
 		}
 	}
-	out, err := exec.Command("ip", "netns", "exec", h.NS, "iptables", "-w", "-t", "nat", "-S").CombinedOutput()
-	if err != nil {
-		t.Fatalf("iptables in %s: %v: %s", h.NS, err, out)
-	}
-	if strings.Contains(string(out), overlay.DefaultMasqChain) {
-		t.Errorf("host %s: masquerade rules left behind:\n%s", h.NS, out)
+	for _, table := range []string{"nat", "filter"} {
+		out, err := exec.Command("ip", "netns", "exec", h.NS, "iptables", "-w", "-t", table, "-S").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables in %s: %v: %s", h.NS, err, out)
+		}
+		if strings.Contains(string(out), overlay.DefaultMasqChain) {
+			t.Errorf("host %s: %s rules left behind:\n%s", h.NS, table, out)
+		}
 	}
 	if _, err := os.Stat(c.SubnetFile(i)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("host %s: subnet.env left behind (%v)", h.NS, err)

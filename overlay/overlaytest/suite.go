@@ -3,6 +3,7 @@ package overlaytest
 import (
 	"context"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,10 @@ func (s Suite) Run(t *testing.T) {
 			want := overlay.SubnetEnv{Network: Network, Subnet: overlay.BridgeAddr(a.Subnet()), MTU: a.MTU(), IPMasq: true}
 			if env != want {
 				t.Errorf("host %d: subnet.env %+v, want %+v", i, env, want)
+			}
+			fwd, err := exec.Command("ip", "netns", "exec", c.Hosts[i].NS, "iptables", "-w", "-S", overlay.DefaultMasqChain+"-FWD").CombinedOutput()
+			if err != nil || !strings.Contains(string(fwd), "-d "+Network.String()) {
+				t.Errorf("host %d: forwarding chain: %v\n%s", i, err, fwd)
 			}
 			rules, err := MasqRules(c.Hosts[i])
 			if err != nil {
