@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -308,4 +310,32 @@ func answer(out string) string {
 	lines := strings.Split(out, "\n")
 	a, _, _ := strings.Cut(lines[len(lines)-1], " - ")
 	return a
+}
+
+// TestNodeAgentUnderRBAC: a node agent with its own identity registers,
+// heartbeats and runs its pods with nothing but the bootstrap policy.
+func TestNodeAgentUnderRBAC(t *testing.T) {
+	t.Parallel()
+	m := cluster.StartTestMasterWithOptions(t, cluster.TestMasterOptions{RBAC: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := cluster.NewNode(cluster.NodeConfig{
+		Name: "rbac-node", RESTConfig: m.ConfigFor("system:node:rbac-node", pki.NodesGroup),
+		Runtime: cluster.RuntimeFake, NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
+	})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	_, err = m.Client.CoreV1().Pods("default").Create(context.Background(), testPod("runs", "rbac-node"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	eventually(t, func() error {
+		p, err := m.Client.CoreV1().Pods("default").Get(context.Background(), "runs", metav1.GetOptions{})
+		if err == nil && p.Status.Phase != corev1.PodRunning {
+			err = fmt.Errorf("phase %q", p.Status.Phase)
+		}
+		return err
+	})
+	_, err = m.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(context.Background(), "rbac-node", metav1.GetOptions{})
+	require.NoError(t, err, "the node's heartbeat lease")
 }
