@@ -14,6 +14,15 @@
 //   - the API server on HTTPS, authenticating clients by their
 //     certificate ([pki.CertAuthenticator]); requests to the API without a
 //     certificate are refused with 401;
+//   - authorization: system:masters may do anything, then the node
+//     authorizer, then RBAC (packages apiserver/noderestriction and
+//     apiserver/rbac); admission with NodeRestriction and RBAC's
+//     escalation check; the RBAC bootstrap policy is applied (reconciled)
+//     before the master is ready, so that the scheduler
+//     (system:kube-scheduler), the controller manager
+//     (system:kube-controller-manager), node agents (system:node:<name> in
+//     system:nodes) and the service proxy (system:kube-proxy) have exactly
+//     their roles; other users have none until roles are bound to them;
 //   - <DataDir>/kubeconfig, the administrator's kubeconfig (user "admin"
 //     in group system:masters), written once the server is ready.
 //
@@ -22,15 +31,18 @@
 // Everything lives in DataDir: a master started again on the same DataDir
 // has the same objects and the same CA, so kubeconfig files keep working.
 //
-// This is the first slice of the master. There is no authorization yet: any
-// authenticated user may do anything (RBAC arrives with the security
-// issue). The scheduler and controller manager are not part of it yet, so
-// kubectl get componentstatuses reports etcd only. No node is attached by
-// this package yet.
+// Discovery, /healthz, /livez, /readyz, /version, /openapi and /metrics
+// are not authorized: they stay open, also to clients without a
+// certificate. The master also runs the scheduler and the controller
+// manager, each with its own certificate; nodes are started with NewNode.
 //
 // # Tests
 //
 // [StartTestMaster] starts an API server inside a test, on the in-memory
 // store with its own CA and a TLS listener on a free port, in a few
 // milliseconds, and returns clients for it. Tests may run many in parallel.
+// It authenticates like a master but authorizes nothing (every
+// authenticated user may do anything) unless started with
+// [StartTestMasterWithOptions] and TestMasterOptions.RBAC, which gives it
+// a master's authorization and bootstrap policy.
 package cluster

@@ -2,9 +2,8 @@
 // (or an external etcd cluster, --etcd-servers), with TLS and
 // client-certificate authentication, state and PKI in --data-dir.
 //
-// This version has no scheduler or controller manager yet (they come with
-// later versions), and no authorization: every authenticated user may do
-// anything.
+// Authorization is RBAC: the administrator's kubeconfig is in
+// system:masters; other users get what roles bound to them allow.
 //
 //	go run ./examples/master --data-dir /var/lib/gantry --bind-address 0.0.0.0
 //	export KUBECONFIG=/var/lib/gantry/kubeconfig
@@ -99,8 +98,8 @@ func printReady(out io.Writer, m *cluster.Master) {
 	fmt.Fprintf(out, `gantry master is running.
 
   API server  %s
-              TLS with client certificates; no authorization yet (every
-              authenticated user may do anything)
+              TLS with client certificates; RBAC (the kubeconfig below
+              is in system:masters; other users get what roles allow)
   etcd        %s
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
