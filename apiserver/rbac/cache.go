@@ -2,7 +2,6 @@ package rbac
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
+	"github.com/gantryhq/gantry/apiserver/watchcache"
 	"github.com/gantryhq/gantry/store"
 )
 
@@ -27,17 +27,15 @@ type StoreCacheOptions struct {
 	RetryInterval time.Duration
 }
 
-// StoreCache is a Policy kept in memory from the store: Run lists the RBAC
-// objects, then watches them, and lists again when a watch ends (store
-// compaction, closed connection). Reads never touch the store. It is safe
-// for concurrent use.
+// StoreCache is a Policy kept in memory from the store (package
+// apiserver/watchcache): Run lists the RBAC objects, then watches them,
+// and lists again when a watch ends (store compaction, closed connection).
+// Reads never touch the store. It is safe for concurrent use.
 type StoreCache struct {
-	opts StoreCacheOptions
-
-	roles               *objectCache[rbacv1.Role]
-	clusterRoles        *objectCache[rbacv1.ClusterRole]
-	roleBindings        *objectCache[rbacv1.RoleBinding]
-	clusterRoleBindings *objectCache[rbacv1.ClusterRoleBinding]
+	roles               *watchcache.Cache[rbacv1.Role]
+	clusterRoles        *watchcache.Cache[rbacv1.ClusterRole]
+	roleBindings        *watchcache.Cache[rbacv1.RoleBinding]
+	clusterRoleBindings *watchcache.Cache[rbacv1.ClusterRoleBinding]
 }
 
 var _ Policy = (*StoreCache)(nil)
@@ -47,31 +45,48 @@ func NewStoreCache(opts StoreCacheOptions) (*StoreCache, error) {
 	if opts.Store == nil {
 		return nil, errors.New("rbac: StoreCacheOptions.Store is required")
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	c := &StoreCache{}
+	var err error
+	if c.roles, err = newCache[rbacv1.Role](opts, "roles", true); err != nil {
+		return nil, err
 	}
-	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = time.Second
+	if c.clusterRoles, err = newCache[rbacv1.ClusterRole](opts, "clusterroles", false); err != nil {
+		return nil, err
 	}
-	return &StoreCache{
-		opts:                opts,
-		roles:               newObjectCache[rbacv1.Role]("roles", func(r *rbacv1.Role) string { return r.Namespace }),
-		clusterRoles:        newObjectCache[rbacv1.ClusterRole]("clusterroles", nil),
-		roleBindings:        newObjectCache[rbacv1.RoleBinding]("rolebindings", func(b *rbacv1.RoleBinding) string { return b.Namespace }),
-		clusterRoleBindings: newObjectCache[rbacv1.ClusterRoleBinding]("clusterrolebindings", nil),
-	}, nil
+	if c.roleBindings, err = newCache[rbacv1.RoleBinding](opts, "rolebindings", true); err != nil {
+		return nil, err
+	}
+	if c.clusterRoleBindings, err = newCache[rbacv1.ClusterRoleBinding](opts, "clusterrolebindings", false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newCache[T any](opts StoreCacheOptions, resource string, namespaced bool) (*watchcache.Cache[T], error) {
+	c, err := watchcache.New(watchcache.Options[T]{
+		Store: opts.Store, Resource: resource, Namespaced: namespaced, Logger: opts.Logger, RetryInterval: opts.RetryInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rbac: %w", err)
+	}
+	return c, nil
+}
+
+type runner interface {
+	Run(ctx context.Context) error
+	WaitForSync(ctx context.Context) error
+}
+
+func (c *StoreCache) caches() []runner {
+	return []runner{c.roles, c.clusterRoles, c.roleBindings, c.clusterRoleBindings}
 }
 
 // Run keeps the cache up to date until ctx is done; it blocks and returns
 // nil then.
 func (c *StoreCache) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, oc := range []runner{c.roles, c.clusterRoles, c.roleBindings, c.clusterRoleBindings} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			oc.run(ctx, c.opts.Store, c.opts.Logger, c.opts.RetryInterval)
-		}()
+	for _, r := range c.caches() {
+		wg.Go(func() { r.Run(ctx) })
 	}
 	wg.Wait()
 	return nil
@@ -80,11 +95,9 @@ func (c *StoreCache) Run(ctx context.Context) error {
 // WaitForSync blocks until every kind of object has been listed once, or
 // ctx is done (its error is returned).
 func (c *StoreCache) WaitForSync(ctx context.Context) error {
-	for _, oc := range []runner{c.roles, c.clusterRoles, c.roleBindings, c.clusterRoleBindings} {
-		select {
-		case <-oc.syncedCh():
-		case <-ctx.Done():
-			return fmt.Errorf("rbac: waiting for the policy cache: %w", ctx.Err())
+	for _, r := range c.caches() {
+		if err := r.WaitForSync(ctx); err != nil {
+			return fmt.Errorf("rbac: waiting for the policy cache: %w", err)
 		}
 	}
 	return nil
@@ -92,199 +105,23 @@ func (c *StoreCache) WaitForSync(ctx context.Context) error {
 
 // ClusterRole implements Policy.
 func (c *StoreCache) ClusterRole(name string) (*rbacv1.ClusterRole, bool) {
-	return c.clusterRoles.get(store.ObjectKey("clusterroles", "", name))
+	return c.clusterRoles.Get("", name)
 }
 
 // Role implements Policy.
 func (c *StoreCache) Role(namespace, name string) (*rbacv1.Role, bool) {
-	return c.roles.get(store.ObjectKey("roles", namespace, name))
+	return c.roles.Get(namespace, name)
 }
 
 // ClusterRoles implements Policy.
-func (c *StoreCache) ClusterRoles() []*rbacv1.ClusterRole { return c.clusterRoles.list("") }
+func (c *StoreCache) ClusterRoles() []*rbacv1.ClusterRole { return c.clusterRoles.List("") }
 
 // ClusterRoleBindings implements Policy.
 func (c *StoreCache) ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
-	return c.clusterRoleBindings.list("")
+	return c.clusterRoleBindings.List("")
 }
 
 // RoleBindings implements Policy.
 func (c *StoreCache) RoleBindings(namespace string) []*rbacv1.RoleBinding {
-	return c.roleBindings.list(namespace)
-}
-
-type runner interface {
-	run(ctx context.Context, st store.Store, log *slog.Logger, retry time.Duration)
-	syncedCh() <-chan struct{}
-}
-
-// objectCache holds the decoded objects of one resource by store key, and
-// by namespace for namespaced ones.
-type objectCache[T any] struct {
-	resource   string
-	prefix     string
-	namespace  func(*T) string // nil for cluster-scoped
-	synced     chan struct{}
-	syncedOnce sync.Once
-
-	mu   sync.RWMutex
-	byNS map[string]map[string]*T // namespace ("" when cluster-scoped) -> key -> object
-	ns   map[string]string        // key -> namespace
-}
-
-func newObjectCache[T any](resource string, namespace func(*T) string) *objectCache[T] {
-	return &objectCache[T]{
-		resource: resource, prefix: store.ObjectPrefix(resource, ""), namespace: namespace,
-		synced: make(chan struct{}), byNS: map[string]map[string]*T{}, ns: map[string]string{},
-	}
-}
-
-func (oc *objectCache[T]) syncedCh() <-chan struct{} { return oc.synced }
-
-func (oc *objectCache[T]) get(key string) (*T, bool) {
-	oc.mu.RLock()
-	defer oc.mu.RUnlock()
-	ns, ok := oc.ns[key]
-	if !ok {
-		return nil, false
-	}
-	return oc.byNS[ns][key], true
-}
-
-func (oc *objectCache[T]) list(namespace string) []*T {
-	oc.mu.RLock()
-	defer oc.mu.RUnlock()
-	m := oc.byNS[namespace]
-	out := make([]*T, 0, len(m))
-	for _, o := range m {
-		out = append(out, o)
-	}
-	return out
-}
-
-func (oc *objectCache[T]) decode(key string, value []byte) (*T, string, error) {
-	obj := new(T)
-	if err := json.Unmarshal(value, obj); err != nil {
-		return nil, "", fmt.Errorf("rbac: decoding %s: %w", key, err)
-	}
-	ns := ""
-	if oc.namespace != nil {
-		ns = oc.namespace(obj)
-	}
-	return obj, ns, nil
-}
-
-// putLocked stores obj at key; mu must be held.
-func (oc *objectCache[T]) putLocked(key, ns string, obj *T) {
-	oc.deleteLocked(key)
-	m := oc.byNS[ns]
-	if m == nil {
-		m = map[string]*T{}
-		oc.byNS[ns] = m
-	}
-	m[key] = obj
-	oc.ns[key] = ns
-}
-
-func (oc *objectCache[T]) deleteLocked(key string) {
-	ns, ok := oc.ns[key]
-	if !ok {
-		return
-	}
-	delete(oc.ns, key)
-	delete(oc.byNS[ns], key)
-	if len(oc.byNS[ns]) == 0 {
-		delete(oc.byNS, ns)
-	}
-}
-
-func (oc *objectCache[T]) run(ctx context.Context, st store.Store, log *slog.Logger, retry time.Duration) {
-	for ctx.Err() == nil {
-		rev, err := oc.relist(ctx, st)
-		if err == nil {
-			oc.syncedOnce.Do(func() { close(oc.synced) })
-			err = oc.watch(ctx, st, rev)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			log.WarnContext(ctx, "rbac: policy cache: listing again", "resource", oc.resource, "err", err)
-		}
-		t := time.NewTimer(retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// relist replaces the contents with a consistent list and returns its
-// revision.
-func (oc *objectCache[T]) relist(ctx context.Context, st store.Store) (int64, error) {
-	type item struct {
-		key, ns string
-		obj     *T
-	}
-	var items []item
-	var rev int64
-	opts := store.ListOptions{Limit: 500}
-	for {
-		res, err := st.List(ctx, oc.prefix, opts)
-		if err != nil {
-			return 0, fmt.Errorf("rbac: listing %s: %w", oc.resource, err)
-		}
-		if rev == 0 {
-			rev = res.Revision
-		}
-		for _, kv := range res.Items {
-			obj, ns, err := oc.decode(kv.Key, kv.Value)
-			if err != nil {
-				return 0, err
-			}
-			items = append(items, item{kv.Key, ns, obj})
-		}
-		if res.Continue == "" {
-			break
-		}
-		opts = store.ListOptions{Limit: 500, Continue: res.Continue}
-	}
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	oc.byNS, oc.ns = map[string]map[string]*T{}, map[string]string{}
-	for _, it := range items {
-		oc.putLocked(it.key, it.ns, it.obj)
-	}
-	return rev, nil
-}
-
-// watch applies the changes after rev until the watch ends.
-func (oc *objectCache[T]) watch(ctx context.Context, st store.Store, rev int64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	events, err := st.Watch(ctx, oc.prefix, rev)
-	if err != nil {
-		return fmt.Errorf("rbac: watching %s: %w", oc.resource, err)
-	}
-	for ev := range events {
-		switch ev.Type {
-		case store.EventCreate, store.EventUpdate:
-			obj, ns, err := oc.decode(ev.Key, ev.Value)
-			if err != nil {
-				return err
-			}
-			oc.mu.Lock()
-			oc.putLocked(ev.Key, ns, obj)
-			oc.mu.Unlock()
-		case store.EventDelete:
-			oc.mu.Lock()
-			oc.deleteLocked(ev.Key)
-			oc.mu.Unlock()
-		case store.EventError:
-			return fmt.Errorf("rbac: watching %s: %w", oc.resource, ev.Err)
-		}
-	}
-	return nil
+	return c.roleBindings.List(namespace)
 }
