@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/nodeagent"
+	"github.com/gantryhq/gantry/overlay"
 	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/docker"
 	"github.com/gantryhq/gantry/runtime/fake"
@@ -57,6 +58,14 @@ type NodeConfig struct {
 	// ProxyServeAddress is where the proxy serves /healthz and /metrics
 	// (kube-proxy uses :10256); empty means nowhere.
 	ProxyServeAddress string
+
+	// Overlay is the node's pod network (NewOverlay makes one): Run runs
+	// it, and pods get their addresses from its subnet on its bridge. Nil
+	// means the runtime's default network.
+	Overlay overlay.Overlay
+	// PodBridge is the overlay's bridge, which pods join;
+	// overlay.DefaultBridge if empty.
+	PodBridge string
 }
 
 // Node is a running node: a node agent and its runtime.
@@ -89,6 +98,9 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.ProxyMode == "" {
 		cfg.ProxyMode = ProxyNone
 	}
+	if cfg.PodBridge == "" {
+		cfg.PodBridge = overlay.DefaultBridge
+	}
 	if cfg.ServeAddress == "" {
 		cfg.ServeAddress = fmt.Sprintf("0.0.0.0:%d", nodeagent.DefaultPort)
 	}
@@ -114,9 +126,33 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w", n.cfg.Name, err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var network runtime.NetworkConfig
+	overlayErr := make(chan error, 1)
+	if ov := n.cfg.Overlay; ov != nil {
+		go func() {
+			err := ov.Run(ctx)
+			cancel() // a failed overlay stops the node
+			overlayErr <- err
+		}()
+		select {
+		case <-ov.Ready():
+		case err := <-overlayErr:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("cluster: node %s: overlay: %w", n.cfg.Name, err)
+		}
+		network = runtime.NetworkConfig{Bridge: n.cfg.PodBridge, Subnet: ov.Subnet()}
+		n.cfg.Logger.InfoContext(ctx, "overlay ready", "subnet", ov.Subnet(), "mtu", ov.MTU(), "bridge", n.cfg.PodBridge)
+	} else {
+		overlayErr <- nil
+	}
 	rt, closeRuntime, err := n.runtime(ctx)
 	if err != nil {
-		return err
+		cancel()
+		return errors.Join(err, <-overlayErr)
 	}
 	defer closeRuntime()
 	cs, err := kubernetes.NewForConfig(n.cfg.RESTConfig)
@@ -126,25 +162,25 @@ func (n *Node) Run(ctx context.Context) error {
 	agent, err := nodeagent.New(nodeagent.Options{
 		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
 		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger,
-		SyncInterval: 2 * time.Second,
+		SyncInterval: 2 * time.Second, Network: network,
 	})
 	if err != nil {
-		return err
+		cancel()
+		return errors.Join(err, <-overlayErr)
 	}
-	if proxier == nil {
-		return agent.Run(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	proxyErr := make(chan error, 1)
-	go func() {
-		err := n.runProxy(ctx, proxier)
-		cancel() // a failed proxy stops the node
-		proxyErr <- err
-	}()
+	if proxier != nil {
+		go func() {
+			err := n.runProxy(ctx, proxier)
+			cancel() // a failed proxy stops the node
+			proxyErr <- err
+		}()
+	} else {
+		proxyErr <- nil
+	}
 	err = agent.Run(ctx)
 	cancel()
-	return errors.Join(err, <-proxyErr)
+	return errors.Join(err, <-proxyErr, <-overlayErr)
 }
 
 func (n *Node) runtime(ctx context.Context) (runtime.Runtime, func(), error) {

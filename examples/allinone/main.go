@@ -7,10 +7,12 @@
 // the local images gantry.local/busybox, pause and echo are built on start)
 // or on an in-memory runtime that runs nothing (--runtime fake), and the
 // service proxy programming cluster IPs and node ports into iptables
-// (--proxy-mode) - with the scheduler and the controller manager. The
-// overlay is not there yet; the program says so when it starts.
+// (--proxy-mode), and the overlay network (--overlay vxlan or host-gw: the
+// node leases a pod subnet in etcd and its pods get their addresses from it
+// on the gantry0 bridge) - with the scheduler and the controller manager.
 //
-// --cleanup removes the service proxy's rules from the host and exits.
+// --cleanup removes the service proxy's rules and the overlay's devices and
+// rules from the host and exits.
 //
 //	go run ./examples/allinone --data-dir /tmp/gantry
 //	export KUBECONFIG=/tmp/gantry/kubeconfig
@@ -39,6 +41,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/cluster"
+	"github.com/gantryhq/gantry/overlay"
 )
 
 func main() {
@@ -52,7 +55,7 @@ var runtimes = []string{"docker", "fake"}
 
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
-	var runtimeName, nodeName, proxyMode, clusterCIDR string
+	var runtimeName, nodeName, proxyMode, clusterCIDR, overlayBackend string
 	var nodePort, proxyPort, verbosity int
 	var cleanup bool
 	cmd := &cobra.Command{
@@ -78,15 +81,17 @@ live in --data-dir and survive restarts.`,
 					proxyMode = cluster.ProxyNone
 				}
 			}
+			if overlayBackend == "" {
+				overlayBackend = overlay.TypeVXLAN
+				if runtimeName == cluster.RuntimeFake {
+					overlayBackend = "none"
+				}
+			}
+			if !slices.Contains(overlayBackends, overlayBackend) {
+				return fmt.Errorf("--overlay %q: want one of %s", overlayBackend, strings.Join(overlayBackends, ", "))
+			}
 			if !slices.Contains(cluster.ProxyModes, proxyMode) {
 				return fmt.Errorf("--proxy-mode %q: want one of %s", proxyMode, strings.Join(cluster.ProxyModes, ", "))
-			}
-			if cleanup {
-				if err := cluster.CleanupProxy(cmd.Context(), cluster.ProxyIPTables); err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), "Removed the service proxy's rules.")
-				return nil
 			}
 			var cidr netip.Prefix
 			if clusterCIDR != "" {
@@ -94,6 +99,22 @@ live in --data-dir and survive restarts.`,
 				if cidr, err = netip.ParsePrefix(clusterCIDR); err != nil {
 					return fmt.Errorf("--cluster-cidr: %w", err)
 				}
+			} else if overlayBackend != "none" {
+				cidr = cluster.DefaultClusterCIDR
+			}
+			if cleanup {
+				if err := cluster.CleanupProxy(cmd.Context(), cluster.ProxyIPTables); err != nil {
+					return err
+				}
+				ocfg := cluster.OverlayConfig{Network: cidr, Backend: overlayBackend, SubnetFile: subnetFile(cfg.DataDir)}
+				if overlayBackend == "none" {
+					ocfg.Backend = ""
+				}
+				if err := cluster.CleanupOverlay(cmd.Context(), ocfg, ""); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "Removed the service proxy's rules and the overlay's devices, routes and rules.")
+				return nil
 			}
 			if nodeName == "" {
 				h, err := os.Hostname()
@@ -103,7 +124,7 @@ live in --data-dir and survive restarts.`,
 				nodeName = strings.ToLower(h)
 			}
 			cfg.NodeNames = []string{nodeName}
-			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, proxyPort: proxyPort, clusterCIDR: cidr})
+			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, proxyPort: proxyPort, clusterCIDR: cidr, overlay: overlayBackend})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -127,7 +148,14 @@ type node struct {
 	proxyMode     string
 	proxyPort     int
 	clusterCIDR   netip.Prefix
+	overlay       string
 }
+
+// overlayBackends are the values of --overlay.
+var overlayBackends = []string{overlay.TypeVXLAN, overlay.TypeHostGW, "none"}
+
+// subnetFile is where the overlay writes subnet.env.
+func subnetFile(dataDir string) string { return filepath.Join(dataDir, "subnet.env") }
 
 func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -151,14 +179,29 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 		nodeIP = a
 	}
 	restCfg, err := m.NodeRESTConfig(nd.name)
+	var ov *overlay.Agent
+	if err == nil && nd.overlay != "none" {
+		var closeStore func()
+		ov, closeStore, err = cluster.NewOverlay(ctx, cluster.OverlayConfig{
+			EtcdServers: m.EtcdEndpoints(), Network: nd.clusterCIDR, Backend: nd.overlay,
+			PublicIP: nodeIP, SubnetFile: subnetFile(m.Config().DataDir), Logger: cfg.Logger,
+		})
+		if err == nil {
+			defer closeStore()
+		}
+	}
 	if err == nil {
 		var n *cluster.Node
-		n, err = cluster.NewNode(cluster.NodeConfig{
+		ncfg := cluster.NodeConfig{
 			Name: nd.name, RESTConfig: restCfg, Runtime: nd.runtime, NodeIP: nodeIP,
 			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
 			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR,
 			ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.proxyPort)),
-		})
+		}
+		if ov != nil {
+			ncfg.Overlay = ov
+		}
+		n, err = cluster.NewNode(ncfg)
 		if err == nil {
 			nodeErr := make(chan error, 1)
 			go func() { nodeErr <- n.Run(ctx) }()
@@ -220,7 +263,7 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
   controllers replica sets, deployments, daemon sets, stateful sets, jobs,
               endpoints, namespaces, service accounts, garbage collection,
               node lifecycle, pod GC
-  not yet     overlay network (pods get addresses from Docker's bridge)
+  overlay     %s
 
 Point kubectl at it:
 
@@ -229,8 +272,15 @@ Point kubectl at it:
   kubectl get nodes
 
 Press Ctrl-C to stop; the state in %s is kept for the next start.
-`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote, proxyNote(nd.proxyMode),
+`, nd.name, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nd.name, runtimeNote, proxyNote(nd.proxyMode), overlayNote(nd),
 		m.AdminKubeconfig(), cfg.DataDir)
+}
+
+func overlayNote(nd node) string {
+	if nd.overlay == "none" {
+		return "none: pods get addresses from Docker's default bridge (--overlay)"
+	}
+	return fmt.Sprintf("%s over network %s: the node leases a subnet in etcd; pods join bridge %s", nd.overlay, nd.clusterCIDR, overlay.DefaultBridge)
 }
 
 func proxyNote(mode string) string {

@@ -37,8 +37,17 @@ func TestWalkthrough(t *testing.T) {
 	t.Cleanup(func() { removeContainers(t, nodeName) })
 	t.Cleanup(func() {
 		// The proxy's rules outlive the process by design; remove them.
-		if out, err := exec.Command(bin, "--cleanup").CombinedOutput(); err != nil {
+		if out, err := exec.Command(bin, "--cleanup", "--data-dir", dataDir).CombinedOutput(); err != nil {
 			t.Errorf("allinone --cleanup: %v: %s", err, out)
+		}
+		if out, err := exec.Command("ip", "link", "show", "gantry0").CombinedOutput(); err == nil {
+			t.Errorf("the pod bridge is left after --cleanup:\n%s", out)
+		}
+		for _, table := range []string{"nat", "filter"} {
+			out, _ := exec.Command("iptables-save", "-t", table).CombinedOutput()
+			if s := string(out); strings.Contains(s, "KUBE-") || strings.Contains(s, "GANTRY-") {
+				t.Errorf("rules left in %s after --cleanup:\n%s", table, s)
+			}
 		}
 	})
 	proxyPort := strconv.Itoa(proctest.FreePort(t))
@@ -50,6 +59,7 @@ func TestWalkthrough(t *testing.T) {
 		p.Wait(time.Minute)
 	})
 	require.Contains(t, p.Stdout(), "iptables: cluster IPs and node ports answer")
+	require.Contains(t, p.Stdout(), "vxlan over network 10.244.0.0/16")
 	wait := func(what string, cond func() (bool, string)) {
 		t.Helper()
 		t.Log(what)
@@ -67,6 +77,10 @@ func TestWalkthrough(t *testing.T) {
 
 	k.Run(t, "create", "deployment", "web", "--image=gantry.local/echo:1.0", "--replicas=2")
 	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
+	// The pods' addresses come from the node's overlay subnet.
+	for _, ip := range strings.Fields(k.Run(t, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].status.podIP}")) {
+		require.True(t, strings.HasPrefix(ip, "10.244."), "pod IP %s outside the overlay network 10.244.0.0/16", ip)
+	}
 	k.Run(t, "expose", "deployment", "web", "--type=NodePort", "--port=80", "--target-port=8080")
 	nodePort := k.Run(t, "get", "service", "web", "-o", "jsonpath={.spec.ports[0].nodePort}")
 	clusterIP := k.Run(t, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
