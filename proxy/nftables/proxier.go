@@ -13,8 +13,6 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
-	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/proxy"
@@ -66,6 +64,14 @@ type Proxier struct {
 	// hairpin counts the endpoints (of all service ports) at each
 	// address: the addresses in the hairpin set.
 	hairpin map[netip.Addr]int
+	// slots are the service ports' slots in the service-endpoints map;
+	// free are slots released by removed services, nextSlot the first
+	// never used.
+	slots    map[proxy.ServicePortName]uint32
+	free     []uint32
+	nextSlot uint32
+	// maps is how many endpoints maps the table has.
+	maps uint32
 	// count is RuleCount; use is the table's use count (chains and sets)
 	// after the last sync, which the periodic sync checks.
 	count int
@@ -109,7 +115,7 @@ func New(opts Options) (*Proxier, error) {
 	if _, err := exec.LookPath("conntrack"); err != nil {
 		return nil, fmt.Errorf("nftables proxier: %w", err)
 	}
-	return &Proxier{opts: opts, hairpin: map[netip.Addr]int{}, run: runCommand}, nil
+	return &Proxier{opts: opts, hairpin: map[netip.Addr]int{}, slots: map[proxy.ServicePortName]uint32{}, run: runCommand}, nil
 }
 
 func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -134,37 +140,6 @@ func (p *Proxier) RuleCount() int {
 	return p.count
 }
 
-// sockBuffer sizes the netlink socket's buffers: a full sync of 10,000
-// services is one batch of several megabytes, and the kernel queues one
-// acknowledgement per message before the proxier reads any.
-const sockBuffer = 1 << 28
-
-// conn opens a netlink connection in the calling thread's network
-// namespace. Each request (Flush, a listing) dials its own socket.
-func (p *Proxier) conn(ctx context.Context) (*nftables.Conn, error) {
-	return nftables.New(nftables.WithSockOptions(func(c *netlink.Conn) error {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			return err
-		}
-		var serr error
-		if err := raw.Control(func(fd uintptr) {
-			serr = errors.Join(
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuffer),
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuffer))
-		}); err != nil {
-			return err
-		}
-		if serr != nil {
-			return fmt.Errorf("netlink socket buffers: %w", serr)
-		}
-		if d, ok := ctx.Deadline(); ok {
-			return c.SetDeadline(d)
-		}
-		return nil
-	}))
-}
-
 // Sync makes the table match state; see proxy.Proxier.
 func (p *Proxier) Sync(ctx context.Context, state *proxy.State) error {
 	p.mu.Lock()
@@ -180,7 +155,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := p.conn(ctx)
+	c, err := newBatchConn()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
@@ -191,7 +166,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	if len(changed) == 0 && len(removed) == 0 {
 		// The periodic sync: rebuild if the table was removed or
 		// changed behind our back.
-		if use, err := p.tableUse(c); err != nil || use != p.use {
+		if use, err := p.tableUse(); err != nil || use != p.use {
 			return p.fullSync(ctx, c, state)
 		}
 		p.prev = state
@@ -201,7 +176,11 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 }
 
 // tableUse is the table's use count: how many chains and sets it holds.
-func (p *Proxier) tableUse(c *nftables.Conn) (uint32, error) {
+func (p *Proxier) tableUse() (uint32, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return 0, err
+	}
 	t, err := c.ListTableOfFamily(p.opts.TableName, nftables.TableFamilyIPv4)
 	if err != nil {
 		return 0, err
@@ -210,25 +189,31 @@ func (p *Proxier) tableUse(c *nftables.Conn) (uint32, error) {
 }
 
 // fullSync deletes and recreates the table in one batch.
-func (p *Proxier) fullSync(ctx context.Context, c *nftables.Conn, state *proxy.State) error {
+func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State) error {
 	b := newBatch(c, &p.opts)
 	// Adding the table first makes the deletion succeed when it is absent.
 	c.AddTable(b.table)
 	c.DelTable(b.table)
-	if err := b.base(); err != nil {
+	if err := b.base(state); err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
 	count := p.baseCount()
 	hairpin := map[netip.Addr]int{}
-	for _, sp := range state.Services {
+	slots := make(map[proxy.ServicePortName]uint32, len(state.Services))
+	maps := mapsFor(uint32(len(state.Services)))
+	if err := b.addEndpointMaps(0, maps); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
+	for i, sp := range state.Services {
+		slots[sp.Name] = uint32(i)
 		if err := b.addServiceObjects(nil, sp); err != nil {
 			return fmt.Errorf("nftables proxier: service %q: %w", sp.Name, err)
 		}
 	}
 	for _, sp := range state.Services {
-		els, err := serviceElements(sp)
+		els, err := serviceElements(sp, slots[sp.Name])
 		if err == nil {
-			err = b.serviceRules(nil, sp)
+			err = b.serviceRules(nil, sp, slots[sp.Name])
 		}
 		if err != nil {
 			return fmt.Errorf("nftables proxier: service %q: %w", sp.Name, err)
@@ -249,12 +234,13 @@ func (p *Proxier) fullSync(ctx context.Context, c *nftables.Conn, state *proxy.S
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables proxier: full sync of %d services: %w", len(state.Services), err)
 	}
-	use, err := p.tableUse(c)
+	use, err := p.tableUse()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
 	cerr := p.clearConntrack(ctx, p.prev, state)
 	p.prev, p.hairpin, p.count, p.use = state, hairpin, count, use
+	p.slots, p.free, p.nextSlot, p.maps = slots, nil, uint32(len(state.Services)), maps
 	return cerr
 }
 
@@ -271,7 +257,7 @@ func sortedAddrs(m map[netip.Addr]int) []netip.Addr {
 // batch: element deletions, chain flushes and deletions, new objects, new
 // rules, element additions, in that order (so nothing is deleted while
 // referenced and nothing referenced before it exists).
-func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *proxy.State, changed []*proxy.ServicePort, removed []proxy.ServicePortName) error {
+func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *proxy.State, changed []*proxy.ServicePort, removed []proxy.ServicePortName) error {
 	b := newBatch(c, &p.opts)
 	type change struct{ old, cur *proxy.ServicePort }
 	changes := make([]change, 0, len(changed)+len(removed))
@@ -285,11 +271,17 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *
 	hairpinDelta := map[netip.Addr]int{}
 	for _, ch := range changes {
 		name := serviceName(ch.old, ch.cur)
-		oldEls, err := serviceElements(ch.old)
+		if ch.old == nil {
+			// A new service takes a free slot. (After an error the
+			// next sync is a full one, which renumbers every slot.)
+			p.slots[name] = p.allocSlot()
+		}
+		slot := p.slots[name]
+		oldEls, err := serviceElements(ch.old, slot)
 		if err != nil {
 			return fmt.Errorf("nftables proxier: service %q: %w", name, err)
 		}
-		curEls, err := serviceElements(ch.cur)
+		curEls, err := serviceElements(ch.cur, slot)
 		if err != nil {
 			return fmt.Errorf("nftables proxier: service %q: %w", name, err)
 		}
@@ -345,6 +337,10 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *
 			b.deleteServiceObjects(ch.old, ch.cur)
 		}
 	}
+	maps := max(p.maps, mapsFor(p.nextSlot))
+	if err := b.addEndpointMaps(p.maps, maps); err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
+	}
 	for _, ch := range changes {
 		if ch.cur != nil {
 			if err := b.addServiceObjects(ch.old, ch.cur); err != nil {
@@ -354,7 +350,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *
 	}
 	for _, ch := range changes {
 		if ch.cur != nil {
-			if err := b.serviceRules(ch.old, ch.cur); err != nil {
+			if err := b.serviceRules(ch.old, ch.cur, p.slots[ch.cur.Name]); err != nil {
 				return fmt.Errorf("nftables proxier: service %q: %w", ch.cur.Name, err)
 			}
 		}
@@ -366,11 +362,15 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *
 		return fmt.Errorf("nftables proxier: sync %d changed and %d removed services (first %q): %w",
 			len(changed), len(removed), serviceName(changes[0].old, changes[0].cur), err)
 	}
-	use, err := p.tableUse(c)
+	use, err := p.tableUse()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
 	cerr := p.clearConntrack(ctx, p.prev, state)
+	for _, n := range removed {
+		p.free = append(p.free, p.slots[n])
+		delete(p.slots, n)
+	}
 	for a, n := range hairpin {
 		if n == 0 {
 			delete(p.hairpin, a)
@@ -378,8 +378,22 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *nftables.Conn, state *
 			p.hairpin[a] = n
 		}
 	}
-	p.prev, p.count, p.use = state, count, use
+	p.prev, p.count, p.use, p.maps = state, count, use, maps
 	return cerr
+}
+
+// mapsFor is how many endpoints maps n slots need.
+func mapsFor(n uint32) uint32 { return (n + slotsPerMap - 1) / slotsPerMap }
+
+// allocSlot returns a free slot of the service-endpoints map.
+func (p *Proxier) allocSlot() uint32 {
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		return s
+	}
+	p.nextSlot++
+	return p.nextSlot - 1
 }
 
 func serviceName(old, cur *proxy.ServicePort) proxy.ServicePortName {
@@ -396,7 +410,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	defer p.mu.Unlock()
 	p.prev, p.count, p.use = nil, 0, 0
 	p.hairpin = map[netip.Addr]int{}
-	c, err := p.conn(ctx)
+	c, err := newBatchConn()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}

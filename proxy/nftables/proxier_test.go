@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,11 +30,15 @@ func TestBehaviour(t *testing.T) {
 	})
 }
 
-var expires = regexp.MustCompile(` expires [0-9dhms]+`)
+var (
+	expires  = regexp.MustCompile(` expires [0-9dhms]+`)
+	elements = regexp.MustCompile(`(?s)elements = \{([^}]*)\}`)
+)
 
-// Dump returns `nft list table ip <table>` in node without the expiry
-// times of affinity pins (which change by the second); "" when the table
-// is absent.
+// Dump returns `nft list table ip <table>` in node, normalised: elements
+// sorted (the kernel lists a hash set in an order of its own) and without
+// the expiry times of affinity pins (which change by the second); "" when
+// the table is absent.
 func Dump(t testing.TB, node *proxytest.Netns, table string) string {
 	t.Helper()
 	out, err := node.Run(context.Background(), "nft", "list", "table", "ip", table)
@@ -43,5 +48,14 @@ func Dump(t testing.TB, node *proxytest.Netns, table string) string {
 		}
 		t.Fatal(err)
 	}
-	return expires.ReplaceAllString(out, "")
+	out = expires.ReplaceAllString(out, "")
+	return elements.ReplaceAllStringFunc(out, func(m string) string {
+		body := elements.FindStringSubmatch(m)[1]
+		var els []string
+		for _, e := range strings.Split(body, ",") {
+			els = append(els, strings.TrimSpace(e))
+		}
+		slices.Sort(els)
+		return "elements = {\n\t\t\t" + strings.Join(els, ",\n\t\t\t") + " }"
+	})
 }

@@ -1,10 +1,9 @@
 package nftables
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
@@ -47,7 +46,7 @@ const (
 	chainFilterInput    = "filter-input"
 	chainFilterForward  = "filter-forward"
 	chainFilterOutput   = "filter-output"
-	chainReject         = "reject"
+	chainReject         = "reject-chain"
 
 	mapServiceIPs         = "service-ips"
 	mapServiceNodePorts   = "service-nodeports"
@@ -68,24 +67,60 @@ var (
 	typeAddrPair = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
 )
 
-// maxEndpoints is the most endpoints one service port may have: its
-// endpoint map is an anonymous map whose elements travel in one netlink
-// attribute (at most 64 KiB).
-const maxEndpoints = 1000
+// Endpoints are elements of maps shared by groups of service ports,
+// endpoints-0, endpoints-1, ...: each service port has a slot, and slot s
+// owns the keys from (s % slotsPerMap) * slotSize on in map
+// endpoints-<s / slotsPerMap>. Its chain picks one of its N endpoints with
+//
+//	dnat ip to numgen random mod N offset K map @endpoints-M
+//
+// Neither one map per service nor one map for all scales in the kernel:
+// it finds a named set by walking a list of all sets (and binds every
+// anonymous set by walking the whole transaction), and it checks every
+// element added to a map against every rule that reads data from it, and
+// every such rule added against every element. Groups of slotsPerMap
+// bound both walks.
+const (
+	slotSize    = 4096
+	slotsPerMap = 32
+)
+
+// maxEndpoints is the most endpoints one service port may have.
+const maxEndpoints = slotSize
+
+// endpointsMap is the map holding slot's endpoints, and the first key of
+// the slot.
+func endpointsMap(slot uint32) (string, uint32) {
+	return fmt.Sprintf("endpoints-%d", slot/slotsPerMap), (slot % slotsPerMap) * slotSize
+}
 
 // serviceID names a service port's objects: a stable hash (so that names
 // never collide) followed by the readable name, e.g.
 // "3mfzvqhe-default/web/http/tcp".
 func serviceID(n proxy.ServicePortName) string {
-	sum := sha256.Sum256([]byte(n.String()))
-	h := strings.ToLower(base32.StdEncoding.EncodeToString(sum[:])[:8])
-	parts := []string{h + "-" + n.Namespace, n.Name}
-	if n.Port != "" {
-		parts = append(parts, n.Port)
+	h := fnv.New64a()
+	h.Write([]byte(n.String()))
+	sum := h.Sum64()
+	var b strings.Builder
+	b.Grow(10 + len(n.Namespace) + len(n.Name) + len(n.Port) + len(n.Protocol))
+	for range 8 {
+		b.WriteByte(idAlphabet[sum&31])
+		sum >>= 5
 	}
-	parts = append(parts, strings.ToLower(string(n.Protocol)))
-	return strings.Join(parts, "/")
+	b.WriteByte('-')
+	b.WriteString(n.Namespace)
+	b.WriteByte('/')
+	b.WriteString(n.Name)
+	if n.Port != "" {
+		b.WriteByte('/')
+		b.WriteString(n.Port)
+	}
+	b.WriteByte('/')
+	b.WriteString(strings.ToLower(string(n.Protocol)))
+	return b.String()
 }
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
 
 func serviceChain(n proxy.ServicePortName) string  { return "service-" + serviceID(n) }
 func externalChain(n proxy.ServicePortName) string { return "external-" + serviceID(n) }
@@ -94,8 +129,15 @@ func externalChain(n proxy.ServicePortName) string { return "external-" + servic
 // port; it is named by the endpoint so that pins to endpoints that stay
 // survive a change of the others.
 func affinitySet(n proxy.ServicePortName, ep proxy.Endpoint) string {
-	sum := sha256.Sum256([]byte(ep.AddrPort().String()))
-	return "affinity-" + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:])[:6]) + "-" + serviceID(n)
+	h := fnv.New32a()
+	h.Write([]byte(ep.AddrPort().String()))
+	sum := h.Sum32()
+	var id [6]byte
+	for i := range id {
+		id[i] = idAlphabet[sum&31]
+		sum >>= 5
+	}
+	return "affinity-" + string(id[:]) + "-" + serviceID(n)
 }
 
 func hasExternal(sp *proxy.ServicePort) bool { return sp.NodePort != 0 || len(sp.ExternalIPs) > 0 }
@@ -154,28 +196,33 @@ func native(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
 type element struct {
 	set     string
 	key     string
-	chain   string // goto target; "" in a plain set
+	val     string // data in a map
+	chain   string // goto target in a verdict map
 	comment string
 }
 
 func (e element) setElement() nftables.SetElement {
-	se := nftables.SetElement{Key: []byte(e.key), Comment: e.comment}
+	se := nftables.SetElement{Key: []byte(e.key), Val: []byte(e.val), Comment: e.comment}
 	if e.chain != "" {
 		se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.chain}
 	}
 	return se
 }
 
-// serviceElements are the dispatch map elements of sp: its cluster IP and
-// external IPs and node port lead to its chains, or to reject when it has
-// no endpoints.
-func serviceElements(sp *proxy.ServicePort) ([]element, error) {
+// serviceElements are the map elements of sp: its cluster IP, external
+// IPs and node port lead to its chains, or to reject when it has no
+// endpoints; its endpoints are in its slot of an endpoints map (unless
+// session affinity picks them).
+func serviceElements(sp *proxy.ServicePort, slot uint32) ([]element, error) {
 	if sp == nil {
 		return nil, nil
 	}
 	proto, err := protoNum(sp.Name.Protocol)
 	if err != nil {
 		return nil, err
+	}
+	if len(sp.Endpoints) > maxEndpoints {
+		return nil, fmt.Errorf("%d endpoints; at most %d are supported", len(sp.Endpoints), maxEndpoints)
 	}
 	name := sp.Name.String()
 	ipMap, portMap := mapServiceIPs, mapServiceNodePorts
@@ -190,6 +237,12 @@ func serviceElements(sp *proxy.ServicePort) ([]element, error) {
 	}
 	if sp.NodePort != 0 {
 		out = append(out, element{set: portMap, key: string(protoPortKey(proto, sp.NodePort)), chain: ext, comment: name + " node port"})
+	}
+	if sp.AffinityTimeout == 0 {
+		m, first := endpointsMap(slot)
+		for i, ep := range sp.Endpoints {
+			out = append(out, element{set: m, key: string(native(first + uint32(i))), val: string(endpointKey(ep))})
+		}
 	}
 	return out, nil
 }
@@ -226,12 +279,10 @@ func (p *Proxier) serviceCount(sp *proxy.ServicePort) int {
 		return n
 	}
 	e := len(sp.Endpoints)
-	n += 1 + e // select rule and its map
-	if p.opts.MasqueradeAll || p.opts.ClusterCIDR.IsValid() {
-		n++
-	}
 	if len(o.affinity) > 0 {
-		n += 2*e - 1 // a pinned and a choosing rule per endpoint instead of the map
+		n += 2 * e // a pinned and a choosing rule per endpoint
+	} else {
+		n += 1 + e // the choosing rule and the endpoints' elements
 	}
 	if o.external {
 		n++
@@ -242,7 +293,7 @@ func (p *Proxier) serviceCount(sp *proxy.ServicePort) int {
 // batch collects the netlink messages of one sync; Flush sends them as one
 // transaction.
 type batch struct {
-	c     *nftables.Conn
+	c     *batchConn
 	table *nftables.Table
 	opts  *Options
 	// elements waiting to be added or deleted, by set; sent in chunks
@@ -250,7 +301,7 @@ type batch struct {
 	adds, dels map[string][]nftables.SetElement
 }
 
-func newBatch(c *nftables.Conn, opts *Options) *batch {
+func newBatch(c *batchConn, opts *Options) *batch {
 	return &batch{
 		c:     c,
 		table: &nftables.Table{Name: opts.TableName, Family: nftables.TableFamilyIPv4},
@@ -372,6 +423,13 @@ func dispatchPorts(m string) []expr.Any {
 	}
 }
 
+// l4protoIs is "meta l4proto <p>", which nft wants before a DNAT to a
+// port (so that the listing can be loaded again); it uses reg1.
+func l4protoIs(p v1.Protocol) []expr.Any {
+	n, _ := protoNum(p)
+	return []expr.Any{loadL4Proto(reg1), &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{n}}}
+}
+
 func cat(parts ...[]expr.Any) []expr.Any {
 	var out []expr.Any
 	for _, p := range parts {
@@ -381,8 +439,9 @@ func cat(parts ...[]expr.Any) []expr.Any {
 }
 
 // base adds the table's fixed sets, chains and rules. The table must be
-// empty (a full sync recreates it).
-func (b *batch) base() error {
+// empty (a full sync recreates it). The sets are sized for state: see
+// setSize.
+func (b *batch) base(state *proxy.State) error {
 	c := b.c
 	c.AddTable(b.table)
 	for _, s := range []*nftables.Set{
@@ -398,6 +457,7 @@ func (b *batch) base() error {
 			Comment: "endpoint . endpoint: connections from an endpoint to itself"},
 	} {
 		s.Table = b.table
+		s.Size = setSize(state, s.Name)
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("set %s: %w", s.Name, err)
 		}
@@ -419,6 +479,17 @@ func (b *batch) base() error {
 	b.rule(chainNATPrerouting, "", goServices)
 	b.rule(chainNATOutput, "", goServices)
 
+	// Traffic to a service from outside the cluster network (or all of
+	// it, MasqueradeAll) is marked for masquerading. (External IPs and
+	// node ports are marked in their external chains anyway.)
+	inServiceIPs := []expr.Any{loadDaddr(reg1), loadL4Proto(reg1Word1), loadDport(reg1Word2), &expr.Lookup{SourceRegister: reg1, SetName: mapServiceIPs}}
+	switch {
+	case b.opts.MasqueradeAll:
+		b.rule(chainServices, "masquerade all service traffic", cat(inServiceIPs, b.setMark())...)
+	case b.opts.ClusterCIDR.IsValid():
+		b.rule(chainServices, "masquerade service traffic from outside the cluster",
+			cat([]expr.Any{loadSaddr(reg1)}, inPrefix(reg1, b.opts.ClusterCIDR, true), inServiceIPs, b.setMark())...)
+	}
 	// Cluster and external IPs first; only then node ports, so that a
 	// cluster IP that is also a local address is never taken for one.
 	b.rule(chainServices, "", dispatchIPs(mapServiceIPs)...)
@@ -463,10 +534,56 @@ func (b *batch) base() error {
 	return nil
 }
 
+// setSize is the size of a fixed set for state: twice what it needs, and
+// at least minSetSize. The kernel sizes the set's hash table from it
+// (growing a hash table element by element is what costs most in a big
+// batch) and refuses elements beyond it: a sync that runs into the limit
+// fails, and the full sync that follows makes the sets bigger.
+func setSize(state *proxy.State, set string) uint32 {
+	n := 0
+	for _, sp := range state.Services {
+		has := len(sp.Endpoints) > 0
+		switch set {
+		case mapServiceIPs, mapNoEndpointServices:
+			if has == (set == mapServiceIPs) {
+				n += 1 + len(sp.ExternalIPs)
+			}
+		case mapServiceNodePorts, mapNoEndpointNodePort:
+			if has == (set == mapServiceNodePorts) && sp.NodePort != 0 {
+				n++
+			}
+		case setHairpin:
+			n += len(sp.Endpoints) // at most one element each
+		}
+	}
+	return uint32(max(minSetSize, 2*n))
+}
+
+const minSetSize = 1 << 16
+
 // baseCount is how many rules base adds.
 func (p *Proxier) baseCount() int {
 	addrs := max(1, len(p.opts.NodePortAddresses))
-	return 2 + 1 + addrs + 3 + 3 + addrs + 2 + 1
+	n := 2 + 1 + addrs + 3 + 3 + addrs + 2 + 1
+	if p.opts.MasqueradeAll || p.opts.ClusterCIDR.IsValid() {
+		n++
+	}
+	return n
+}
+
+// addEndpointMaps creates the endpoints maps from..to-1.
+func (b *batch) addEndpointMaps(from, to uint32) error {
+	for i := from; i < to; i++ {
+		s := &nftables.Set{
+			Table: b.table, Name: fmt.Sprintf("endpoints-%d", i),
+			KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian, IsMap: true, DataType: typeEndpoint,
+			Comment: fmt.Sprintf("endpoints of service slots %d-%d: (slot %% %d) * %d + index : address . port", i*slotsPerMap, (i+1)*slotsPerMap-1, slotsPerMap, slotSize),
+		}
+		if err := b.c.AddSet(s, nil); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // addServiceObjects creates the chains and the affinity map sp needs and
@@ -528,7 +645,7 @@ func (b *batch) deleteServiceObjects(old, sp *proxy.ServicePort) {
 // serviceRules writes the rules of sp's chains (already empty or new).
 // The external chain's rule depends on the names only, so it is written
 // only when the chain is new.
-func (b *batch) serviceRules(old, sp *proxy.ServicePort) error {
+func (b *batch) serviceRules(old, sp *proxy.ServicePort, slot uint32) error {
 	o := objectsOf(sp)
 	if !o.service {
 		return nil
@@ -545,31 +662,18 @@ func (b *batch) serviceRules(old, sp *proxy.ServicePort) error {
 			cat(b.setMark(), []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: svc}})...)
 	}
 
-	switch {
-	case b.opts.MasqueradeAll:
-		b.rule(svc, name+" cluster IP", b.setMark()...)
-	case b.opts.ClusterCIDR.IsValid():
-		b.rule(svc, name+" cluster IP from outside the cluster", cat([]expr.Any{loadSaddr(reg1)}, inPrefix(reg1, b.opts.ClusterCIDR, true), b.setMark())...)
-	}
-
 	if len(o.affinity) > 0 {
 		b.affinityRules(sp, o.affinity)
 		return nil
 	}
-	// Choose an endpoint: numgen random mod N map { 0 : address . port, ... }
-	// in an anonymous map, and DNAT to it.
-	byIndex := make([]nftables.SetElement, len(sp.Endpoints))
-	for i, ep := range sp.Endpoints {
-		byIndex[i] = nftables.SetElement{Key: native(uint32(i)), Val: endpointKey(ep)}
-	}
-	m := &nftables.Set{Table: b.table, Anonymous: true, Constant: true, KeyType: nftables.TypeInteger, IsMap: true, DataType: typeEndpoint}
-	if err := b.c.AddSet(m, byIndex); err != nil {
-		return err
-	}
-	b.rule(svc, fmt.Sprintf("%s: %d endpoints", name, len(sp.Endpoints)),
-		&expr.Numgen{Register: reg1, Modulus: uint32(len(sp.Endpoints)), Type: unix.NFT_NG_RANDOM},
-		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetID: m.ID, SetName: m.Name},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg1Word1, Specified: true})
+	// Choose an endpoint: a number in the service's slot of its
+	// endpoints map, and DNAT to the endpoint it maps to.
+	m, first := endpointsMap(slot)
+	b.rule(svc, fmt.Sprintf("%s: %d endpoints", name, len(sp.Endpoints)), cat(l4protoIs(sp.Name.Protocol), []expr.Any{
+		&expr.Numgen{Register: reg1, Modulus: uint32(len(sp.Endpoints)), Offset: first, Type: unix.NFT_NG_RANDOM},
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg1Word1, Specified: true},
+	})...)
 	return nil
 }
 
@@ -588,13 +692,13 @@ func (b *batch) affinityRules(sp *proxy.ServicePort, sets []string) {
 	name := sp.Name.String()
 	svc := serviceChain(sp.Name)
 	to := func(ep proxy.Endpoint, set string) []expr.Any {
-		return []expr.Any{
+		return cat(l4protoIs(sp.Name.Protocol), []expr.Any{
 			loadSaddr(reg1),
 			&expr.Dynset{SrcRegKey: reg1, SetName: set, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: sp.AffinityTimeout},
 			&expr.Immediate{Register: reg1, Data: endpointKey(ep)[:4]},
 			&expr.Immediate{Register: reg2, Data: endpointKey(ep)[4:6]},
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg2, Specified: true},
-		}
+		})
 	}
 	for i, ep := range sp.Endpoints {
 		b.rule(svc, fmt.Sprintf("%s -> %s pinned", name, ep.AddrPort()),
@@ -634,7 +738,12 @@ func (b *batch) flushDeletes() error { return b.flushElements(b.dels, b.c.SetDel
 func (b *batch) flushAdds() error    { return b.flushElements(b.adds, b.c.SetAddElements) }
 
 func (b *batch) flushElements(m map[string][]nftables.SetElement, op func(*nftables.Set, []nftables.SetElement) error) error {
-	for _, name := range []string{mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices, mapNoEndpointNodePort, setHairpin} {
+	names := make([]string, 0, len(m))
+	for name := range m {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		els := m[name]
 		for len(els) > 0 {
 			n := min(len(els), elementChunk)

@@ -1,0 +1,173 @@
+package nftables
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/gantryhq/gantry/proxy"
+	"github.com/gantryhq/gantry/proxy/proxytest"
+)
+
+const benchEndpoints = 10
+
+// benchService is service i of a benchmark: a cluster IP in 10.96.0.0/12,
+// a node port for every tenth, and benchEndpoints endpoints (gen varies
+// them, for incremental syncs).
+func benchService(i, gen int) *proxy.ServicePort {
+	sp := &proxy.ServicePort{
+		Name:      proxy.ServicePortName{Namespace: fmt.Sprintf("ns%d", i%100), Name: fmt.Sprintf("svc%d", i), Port: "http", Protocol: v1.ProtocolTCP},
+		ClusterIP: netip.AddrFrom4([4]byte{10, 96 + byte(i>>16), byte(i >> 8), byte(i)}),
+		Port:      80,
+	}
+	if i%10 == 0 {
+		sp.NodePort = int32(30000 + i/10)
+	}
+	for e := range benchEndpoints {
+		n := i*benchEndpoints + e + gen
+		sp.Endpoints = append(sp.Endpoints, proxy.Endpoint{Addr: netip.AddrFrom4([4]byte{10, 128 + byte(n>>16), byte(n >> 8), byte(n)}), Port: 8080})
+	}
+	return sp
+}
+
+func benchState(n int) *proxy.State {
+	s := make([]*proxy.ServicePort, n)
+	for i := range s {
+		s[i] = benchService(i, 0)
+	}
+	return proxy.NewState(s...)
+}
+
+// baselineRuleset is the ruleset an nft -f user would write for the same
+// services: the dispatch map and one chain per service with an endpoint
+// map, as the issue measured ("one chain per service and an endpoint
+// map").
+func baselineRuleset(state *proxy.State) string {
+	var b strings.Builder
+	b.WriteString("table ip baseline {\n")
+	b.WriteString("\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\t}\n")
+	b.WriteString("\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr . meta l4proto . th dport vmap @service-ips\n\t}\n")
+	for i, sp := range state.Services {
+		fmt.Fprintf(&b, "\tchain svc-%d {\n\t\tip saddr != 10.128.0.0/9 meta mark set meta mark | 0x4000\n\t\tmeta l4proto tcp dnat ip to numgen random mod %d map { ", i, len(sp.Endpoints))
+		for j, ep := range sp.Endpoints {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%d : %s . %d", j, ep.Addr, ep.Port)
+		}
+		b.WriteString(" }\n\t}\n")
+	}
+	b.WriteString("}\n")
+	for i, sp := range state.Services {
+		fmt.Fprintf(&b, "add element ip baseline service-ips { %s . tcp . %d : goto svc-%d }\n", sp.ClusterIP, sp.Port, i)
+	}
+	return b.String()
+}
+
+// nftLoad times `nft -f` of ruleset in a fresh namespace.
+func nftLoad(b *testing.B, ruleset string) time.Duration {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "ruleset.nft")
+	if err := os.WriteFile(path, []byte(ruleset), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	ns := proxytest.NewNetns(b, "gnft-base")
+	start := time.Now()
+	if _, err := ns.Run(context.Background(), "nft", "-f", path); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkFullSync measures the first sync of N services with 10
+// endpoints each into a fresh network namespace, against `nft -f` of an
+// equivalent ruleset loaded the same way (x-nft-f is the ratio).
+func BenchmarkFullSync(b *testing.B) {
+	proxytest.RequireRoot(b)
+	for _, n := range []int{1000, 5000, 10000} {
+		b.Run(fmt.Sprintf("mode=nftables/services=%d", n), func(b *testing.B) {
+			state := benchState(n)
+			baseline := nftLoad(b, baselineRuleset(state))
+			var elements int
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				node := proxytest.NewNetns(b, "gnft-bench")
+				p, err := New(Options{ClusterCIDR: netip.MustParsePrefix("10.128.0.0/9")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if err := node.Do(func() error { return p.Sync(context.Background(), state) }); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				elements = p.RuleCount()
+				b.StartTimer()
+			}
+			b.StopTimer()
+			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(float64(elements), "elements")
+			b.ReportMetric(float64(baseline.Nanoseconds()), "nft-f-ns")
+			b.ReportMetric(perOp/float64(baseline.Nanoseconds()), "x-nft-f")
+		})
+	}
+}
+
+// BenchmarkIncrementalSync measures the sync after one service's
+// endpoints change among N.
+func BenchmarkIncrementalSync(b *testing.B) {
+	proxytest.RequireRoot(b)
+	for _, n := range []int{10000} {
+		b.Run(fmt.Sprintf("mode=nftables/services=%d", n), func(b *testing.B) {
+			node := proxytest.NewNetns(b, "gnft-bench")
+			p, err := New(Options{ClusterCIDR: netip.MustParsePrefix("10.128.0.0/9")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			state := benchState(n)
+			if err := node.Do(func() error { return p.Sync(context.Background(), state) }); err != nil {
+				b.Fatal(err)
+			}
+			// Baseline: nft -f of the whole ruleset, the cost of a
+			// change for a proxy that reloads everything.
+			baseline := nftLoad(b, baselineRuleset(state))
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				next := make([]*proxy.ServicePort, len(state.Services))
+				copy(next, state.Services)
+				k := (i * 7919) % n
+				idx := next[k]
+				next[k] = benchService(serviceIndex(idx), i+1)
+				state = &proxy.State{Services: next}
+				b.StartTimer()
+				if err := node.Do(func() error { return p.Sync(context.Background(), state) }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(float64(p.RuleCount()), "elements")
+			b.ReportMetric(float64(baseline.Nanoseconds()), "nft-f-ns")
+			b.ReportMetric(perOp/float64(baseline.Nanoseconds()), "x-nft-f")
+			if err := node.Do(func() error { return p.Cleanup(context.Background()) }); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// serviceIndex recovers i from benchService's name.
+func serviceIndex(sp *proxy.ServicePort) int {
+	var i int
+	fmt.Sscanf(sp.Name.Name, "svc%d", &i)
+	return i
+}
