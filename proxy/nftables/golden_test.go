@@ -3,9 +3,14 @@ package nftables
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +141,123 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIncrementalMatchesFull applies a series of states one after the
+// other (incremental syncs) and checks after each that the table means the
+// same as a full sync of that state into a fresh table: same rules, same
+// elements, same RuleCount (slots and set sizes may differ; normalise
+// resolves them).
+func TestIncrementalMatchesFull(t *testing.T) {
+	proxytest.RequireRoot(t)
+	opts := Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
+	webWith := func(eps ...proxy.Endpoint) *proxy.ServicePort { sp := web(); sp.Endpoints = eps; return sp }
+	frontWith := func(timeout time.Duration, eps ...proxy.Endpoint) *proxy.ServicePort {
+		sp := front()
+		sp.AffinityTimeout, sp.Endpoints = timeout, eps
+		return sp
+	}
+	moved := func() *proxy.ServicePort { sp := empty(); sp.ExternalIPs = []netip.Addr{netip.MustParseAddr("198.51.100.9")}; return sp }
+	steps := []struct {
+		name     string
+		services func() []*proxy.ServicePort
+	}{
+		{"start", func() []*proxy.ServicePort { return []*proxy.ServicePort{web(), dns()} }},
+		{"endpoint replaced, service added, service removed", func() []*proxy.ServicePort {
+			return []*proxy.ServicePort{webWith(ep("10.244.1.5", 8080), ep("10.244.9.9", 8080)), front(), empty()}
+		}},
+		{"no endpoints left", func() []*proxy.ServicePort { return []*proxy.ServicePort{webWith(), front(), empty()} }},
+		{"endpoints back, affinity changed", func() []*proxy.ServicePort {
+			return []*proxy.ServicePort{web(), frontWith(time.Minute, ep("10.244.1.6", 8443), ep("10.244.5.5", 8443)), empty()}
+		}},
+		{"affinity off, external IP changed, protocols added", func() []*proxy.ServicePort {
+			return []*proxy.ServicePort{web(), frontWith(0, ep("10.244.1.6", 8443)), moved(), dns(), sctp()}
+		}},
+		{"empty", func() []*proxy.ServicePort { return nil }},
+		{"again", func() []*proxy.ServicePort { return []*proxy.ServicePort{sctp(), front(), web()} }},
+	}
+	inc := proxytest.NewNetns(t, "gnft-inc")
+	full := proxytest.NewNetns(t, "gnft-full")
+	p := syncIn(t, inc, opts)
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			if err := inc.Do(func() error { return p.Sync(context.Background(), proxy.NewState(step.services()...)) }); err != nil {
+				t.Fatal(err)
+			}
+			q := syncIn(t, full, opts, proxy.NewState(step.services()...))
+			got, want := normalise(t, Dump(t, inc, DefaultTableName)), normalise(t, Dump(t, full, DefaultTableName))
+			if strings.Contains(got, "@endpoints-") {
+				t.Fatalf("normalise left slots unresolved:\n%s", got)
+			}
+			if got != want {
+				t.Fatalf("incremental sync differs from a full sync:\n--- incremental\n%s\n--- full\n%s", got, want)
+			}
+			if p.RuleCount() != q.RuleCount() {
+				t.Fatalf("RuleCount %d after incremental syncs, %d after a full sync", p.RuleCount(), q.RuleCount())
+			}
+		})
+	}
+}
+
+var (
+	blockStart    = regexp.MustCompile(`^\t(map|set|chain) (\S+) \{$`)
+	endpointEntry = regexp.MustCompile(`^(0x[0-9a-f]+) : (.*?),?( \})?$`)
+	numgenMap     = regexp.MustCompile(`numgen random mod (\d+)(?: offset (\d+))? map @(endpoints-\d+)`)
+	sizeLine      = regexp.MustCompile(`(?m)^\t\tsize \d+\n`)
+)
+
+// normalise makes a Dump independent of slot numbering, set sizes and
+// object order: endpoints maps are resolved into the rules reading them,
+// and the table's blocks are sorted.
+func normalise(t *testing.T, dump string) string {
+	t.Helper()
+	dump = sizeLine.ReplaceAllString(dump, "")
+	lines := strings.Split(dump, "\n")
+	endpoints := map[string]map[uint64]string{} // map -> key -> endpoint
+	var blocks []string
+	for i := 0; i < len(lines); i++ {
+		m := blockStart.FindStringSubmatch(lines[i])
+		if m == nil {
+			continue
+		}
+		j := i
+		for lines[j] != "\t}" {
+			j++
+		}
+		if strings.HasPrefix(m[2], "endpoints-") {
+			els := map[uint64]string{}
+			for _, l := range lines[i+1 : j] {
+				if e := endpointEntry.FindStringSubmatch(strings.TrimSpace(l)); e != nil {
+					k, err := strconv.ParseUint(e[1], 0, 64)
+					if err != nil {
+						t.Fatal(err)
+					}
+					els[k] = e[2]
+				}
+			}
+			endpoints[m[2]] = els
+		} else {
+			blocks = append(blocks, strings.Join(lines[i:j+1], "\n"))
+		}
+		i = j
+	}
+	for i, b := range blocks {
+		blocks[i] = numgenMap.ReplaceAllStringFunc(b, func(s string) string {
+			m := numgenMap.FindStringSubmatch(s)
+			n, _ := strconv.Atoi(m[1])
+			off, _ := strconv.ParseUint(m[2]+"0", 10, 64)
+			off /= 10
+			var eps []string
+			for k := range uint64(n) {
+				e, ok := endpoints[m[3]][off+k]
+				if !ok {
+					t.Fatalf("%s: no element %#x in %s", s, off+k, m[3])
+				}
+				eps = append(eps, e)
+			}
+			return fmt.Sprintf("numgen random mod %d map { %s }", n, strings.Join(eps, ", "))
+		})
+	}
+	slices.Sort(blocks)
+	return strings.Join(blocks, "\n")
 }

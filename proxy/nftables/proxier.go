@@ -72,10 +72,10 @@ type Proxier struct {
 	nextSlot uint32
 	// maps is how many endpoints maps the table has.
 	maps uint32
-	// count is RuleCount; use is the table's use count (chains and sets)
-	// after the last sync, which the periodic sync checks.
+	// count is RuleCount; shape is the table as the last sync left it,
+	// which the periodic sync checks.
 	count int
-	use   uint32
+	shape tableShape
 
 	// run executes a command; tests replace it.
 	run func(ctx context.Context, name string, args ...string) ([]byte, error)
@@ -166,7 +166,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	if len(changed) == 0 && len(removed) == 0 {
 		// The periodic sync: rebuild if the table was removed or
 		// changed behind our back.
-		if use, err := p.tableUse(); err != nil || use != p.use {
+		if shape, err := p.tableShape(); err != nil || shape != p.shape {
 			return p.fullSync(ctx, c, state)
 		}
 		p.prev = state
@@ -175,17 +175,39 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	return p.incrementalSync(ctx, c, state, changed, removed)
 }
 
-// tableUse is the table's use count: how many chains and sets it holds.
-func (p *Proxier) tableUse() (uint32, error) {
+// tableShape is a cheap fingerprint of the table: its use count (how many
+// chains and sets it holds) and the number of rules in each fixed chain.
+// It changes when the table is deleted, when chains or sets are added or
+// deleted, and when the fixed chains are changed; not when a service
+// chain's rules or a map's elements are (a full sync after an error or a
+// restart repairs those).
+type tableShape struct {
+	use   uint32
+	rules [len(fixedChains)]int
+}
+
+var fixedChains = [...]string{chainNATPrerouting, chainNATOutput, chainNATPostrouting, chainServices,
+	chainFilterInput, chainFilterForward, chainFilterOutput, chainReject}
+
+func (p *Proxier) tableShape() (tableShape, error) {
+	var shape tableShape
 	c, err := nftables.New()
 	if err != nil {
-		return 0, err
+		return shape, err
 	}
 	t, err := c.ListTableOfFamily(p.opts.TableName, nftables.TableFamilyIPv4)
 	if err != nil {
-		return 0, err
+		return shape, err
 	}
-	return t.Use, nil
+	shape.use = t.Use
+	for i, name := range fixedChains {
+		rules, err := c.GetRules(t, &nftables.Chain{Name: name, Table: t})
+		if err != nil {
+			return shape, fmt.Errorf("chain %s: %w", name, err)
+		}
+		shape.rules[i] = len(rules)
+	}
+	return shape, nil
 }
 
 // fullSync deletes and recreates the table in one batch.
@@ -234,12 +256,12 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables proxier: full sync of %d services: %w", len(state.Services), err)
 	}
-	use, err := p.tableUse()
+	shape, err := p.tableShape()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
 	cerr := p.clearConntrack(ctx, p.prev, state)
-	p.prev, p.hairpin, p.count, p.use = state, hairpin, count, use
+	p.prev, p.hairpin, p.count, p.shape = state, hairpin, count, shape
 	p.slots, p.free, p.nextSlot, p.maps = slots, nil, uint32(len(state.Services)), maps
 	return cerr
 }
@@ -362,7 +384,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 		return fmt.Errorf("nftables proxier: sync %d changed and %d removed services (first %q): %w",
 			len(changed), len(removed), serviceName(changes[0].old, changes[0].cur), err)
 	}
-	use, err := p.tableUse()
+	shape, err := p.tableShape()
 	if err != nil {
 		return fmt.Errorf("nftables proxier: %w", err)
 	}
@@ -378,7 +400,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 			p.hairpin[a] = n
 		}
 	}
-	p.prev, p.count, p.use, p.maps = state, count, use, maps
+	p.prev, p.count, p.shape, p.maps = state, count, shape, maps
 	return cerr
 }
 
@@ -408,7 +430,7 @@ func serviceName(old, cur *proxy.ServicePort) proxy.ServicePortName {
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.prev, p.count, p.use = nil, 0, 0
+	p.prev, p.count, p.shape = nil, 0, tableShape{}
 	p.hairpin = map[netip.Addr]int{}
 	c, err := newBatchConn()
 	if err != nil {

@@ -5,8 +5,11 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	v1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/proxy"
 	"github.com/gantryhq/gantry/proxy/proxytest"
@@ -58,4 +61,81 @@ func Dump(t testing.TB, node *proxytest.Netns, table string) string {
 		slices.Sort(els)
 		return "elements = {\n\t\t\t" + strings.Join(els, ",\n\t\t\t") + " }"
 	})
+}
+
+// TestPeriodicSyncRepairs checks that a sync without changes rebuilds the
+// table when it was removed or changed behind the proxier's back.
+func TestPeriodicSyncRepairs(t *testing.T) {
+	proxytest.RequireRoot(t)
+	state := func() *proxy.State { return proxy.NewState(web(), front(), empty()) }
+	for _, tc := range []struct {
+		name   string
+		tamper []string
+	}{
+		{"table deleted", []string{"delete", "table", "ip", DefaultTableName}},
+		{"chain added", []string{"add", "chain", "ip", DefaultTableName, "intruder"}},
+		{"dispatch flushed", []string{"flush", "chain", "ip", DefaultTableName, "services"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := proxytest.NewNetns(t, "gnft-repair")
+			p := syncIn(t, node, Options{}, state())
+			want := Dump(t, node, DefaultTableName)
+			if _, err := node.Run(context.Background(), "nft", tc.tamper...); err != nil {
+				t.Fatal(err)
+			}
+			if err := node.Do(func() error { return p.Sync(context.Background(), state()) }); err != nil {
+				t.Fatal(err)
+			}
+			if got := Dump(t, node, DefaultTableName); got != want {
+				t.Fatalf("after nft %s and a sync:\n%s\nwant:\n%s", strings.Join(tc.tamper, " "), got, want)
+			}
+		})
+	}
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		ok   bool
+	}{
+		{"defaults", Options{}, true},
+		{"all set", Options{TableName: "kube_proxy-2", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), MasqueradeAll: true,
+			NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}, MasqueradeBit: 31}, true},
+		{"table name with a space", Options{TableName: "my table"}, false},
+		{"table name too long", Options{TableName: strings.Repeat("t", 33)}, false},
+		{"mark bit too big", Options{MasqueradeBit: 32}, false},
+		{"mark bit negative", Options{MasqueradeBit: -1}, false},
+		{"IPv6 cluster CIDR", Options{ClusterCIDR: netip.MustParsePrefix("fd00::/64")}, false},
+		{"IPv6 node port addresses", Options{NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("fd00::/64")}}, false},
+		{"invalid node port prefix", Options{NodePortAddresses: []netip.Prefix{{}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.opts)
+			if (err == nil) != tc.ok {
+				t.Fatalf("New(%+v) = %v; want ok=%v", tc.opts, err, tc.ok)
+			}
+			if err == nil && (p.opts.TableName == "" || p.opts.MasqueradeBit == 0) {
+				t.Fatalf("defaults not applied: %+v", p.opts)
+			}
+		})
+	}
+}
+
+func TestServiceIDIsStableAndDistinct(t *testing.T) {
+	seen := map[string]proxy.ServicePortName{}
+	for i := range 20000 {
+		n := proxy.ServicePortName{Namespace: "ns", Name: "svc" + strconv.Itoa(i), Port: "http", Protocol: v1.ProtocolTCP}
+		id := serviceID(n)
+		if id != serviceID(n) {
+			t.Fatalf("serviceID(%v) changes", n)
+		}
+		if prev, ok := seen[id[:8]]; ok {
+			t.Fatalf("hash %s of %v collides with %v", id[:8], n, prev)
+		}
+		seen[id[:8]] = n
+	}
+	if got, want := serviceID(proxy.ServicePortName{Namespace: "default", Name: "web", Port: "http", Protocol: v1.ProtocolTCP})[9:], "default/web/http/tcp"; got != want {
+		t.Fatalf("readable part %q, want %q", got, want)
+	}
 }
