@@ -157,7 +157,11 @@ func TestIncrementalMatchesFull(t *testing.T) {
 		sp.AffinityTimeout, sp.Endpoints = timeout, eps
 		return sp
 	}
-	moved := func() *proxy.ServicePort { sp := empty(); sp.ExternalIPs = []netip.Addr{netip.MustParseAddr("198.51.100.9")}; return sp }
+	moved := func() *proxy.ServicePort {
+		sp := empty()
+		sp.ExternalIPs = []netip.Addr{netip.MustParseAddr("198.51.100.9")}
+		return sp
+	}
 	steps := []struct {
 		name     string
 		services func() []*proxy.ServicePort
