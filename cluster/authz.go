@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -20,6 +21,7 @@ import (
 // RBAC's escalation check.
 type authorization struct {
 	cache      *rbac.StoreCache
+	pods       *noderestriction.PodIndex
 	authorizer apiserver.Authorizer
 	admission  []any
 }
@@ -33,33 +35,40 @@ func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	authorizer := apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
+	pods, err := noderestriction.NewPodIndex(noderestriction.PodIndexOptions{Store: st, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	authorizer := apiserver.Union{
+		apiserver.PrivilegedGroups(apiserver.MastersGroup),
+		noderestriction.NewAuthorizer(noderestriction.AuthorizerOptions{Pods: pods}),
+		z,
+	}
 	escalation, err := rbac.NewEscalationCheck(rbac.EscalationOptions{Authorizer: authorizer, Policy: cache})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return &authorization{
 		cache:      cache,
+		pods:       pods,
 		authorizer: authorizer,
 		admission:  []any{noderestriction.NewAdmission(), escalation},
 	}, nil
 }
 
-// start runs the policy cache until ctx is done and waits until it has
-// listed, at most timeout; the returned function waits for the cache to
-// stop (after ctx is done).
+// start runs the policy cache and the node authorizer's pod index until
+// ctx is done and waits until they have listed, at most timeout; the
+// returned function waits for them to stop (after ctx is done).
 func (a *authorization) start(ctx context.Context, timeout time.Duration) (wait func(), err error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.cache.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.cache.Run(ctx) })
+	wg.Go(func() { a.pods.Run(ctx) })
 	syncCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := a.cache.WaitForSync(syncCtx); err != nil {
-		return func() { <-done }, err
+		return wg.Wait, err
 	}
-	return func() { <-done }, nil
+	return wg.Wait, a.pods.WaitForSync(syncCtx)
 }
 
 // bootstrap writes the bootstrap policy with the administrator's client

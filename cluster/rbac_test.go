@@ -234,6 +234,23 @@ func TestNodeRestriction(t *testing.T) {
 	require.True(t, apierrors.IsForbidden(err), "create a plain pod: %v", err)
 	_, err = n1.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"}}, metav1.CreateOptions{})
 	require.True(t, apierrors.IsForbidden(err), "create a secret: %v", err)
+
+	// Secrets: only those its pods refer to, one by one.
+	for _, name := range []string{"mine", "theirs"} {
+		_, err := m.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	withSecret := testPod("with-secret", "n1")
+	withSecret.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "mine"}}}}
+	_, err = m.Client.CoreV1().Pods("default").Create(ctx, withSecret, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = n1.CoreV1().Secrets("default").Get(ctx, "mine", metav1.GetOptions{})
+	require.NoError(t, err, "a secret its pod refers to (at once: the index falls back to the store)")
+	_, err = n1.CoreV1().Secrets("default").Get(ctx, "theirs", metav1.GetOptions{})
+	require.True(t, apierrors.IsForbidden(err), "a secret no pod of it refers to: %v", err)
+	require.Contains(t, err.Error(), `no pod bound to it refers to "default/theirs"`)
+	_, err = n1.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{})
+	require.True(t, apierrors.IsForbidden(err), "list secrets: %v", err)
 	require.NoError(t, n1.CoreV1().Pods("default").Delete(ctx, "on-n1", metav1.DeleteOptions{}), "delete own pod")
 }
 
@@ -327,7 +344,13 @@ func TestNodeAgentUnderRBAC(t *testing.T) {
 	go func() { done <- n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	_, err = m.Client.CoreV1().Pods("default").Create(context.Background(), testPod("runs", "rbac-node"), metav1.CreateOptions{})
+	_, err = m.Client.CoreV1().ConfigMaps("default").Create(context.Background(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings"}, Data: map[string]string{"MODE": "fast"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod := testPod("runs", "rbac-node")
+	pod.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}
+	_, err = m.Client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
 	require.NoError(t, err)
 	eventually(t, func() error {
 		p, err := m.Client.CoreV1().Pods("default").Get(context.Background(), "runs", metav1.GetOptions{})

@@ -75,6 +75,7 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 	}
 	var tokens *tokenAuthenticator
 	var cache *rbac.StoreCache
+	var pods *noderestriction.PodIndex
 	if set.rbac {
 		if opts.Authenticator != nil || opts.Authorizer != nil || opts.Admission != nil {
 			tb.Fatalf("apiservertest: WithRBAC sets Authenticator, Authorizer and Admission")
@@ -89,7 +90,14 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 		}
 		tokens = &tokenAuthenticator{users: map[string]*apiserver.UserInfo{}}
 		opts.Authenticator = tokens
-		authorizer := apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), noderestriction.NewAuthorizer(), z}
+		if pods, err = noderestriction.NewPodIndex(noderestriction.PodIndexOptions{Store: opts.Store, Logger: opts.Logger}); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		authorizer := apiserver.Union{
+			apiserver.PrivilegedGroups(apiserver.MastersGroup),
+			noderestriction.NewAuthorizer(noderestriction.AuthorizerOptions{Pods: pods}),
+			z,
+		}
 		escalation, err := rbac.NewEscalationCheck(rbac.EscalationOptions{Authorizer: authorizer, Policy: cache})
 		if err != nil {
 			tb.Fatalf("apiservertest: %v", err)
@@ -120,8 +128,13 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); cache.Run(ctx) }()
-		tb.Cleanup(func() { cancel(); <-done })
+		podsDone := make(chan struct{})
+		go func() { defer close(podsDone); pods.Run(ctx) }()
+		tb.Cleanup(func() { cancel(); <-done; <-podsDone })
 		if err := cache.WaitForSync(ctx); err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		if err := pods.WaitForSync(ctx); err != nil {
 			tb.Fatalf("apiservertest: %v", err)
 		}
 		b := rbac.BootstrapPolicy()

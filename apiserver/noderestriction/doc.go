@@ -17,8 +17,12 @@
 //     bound to it, change their status only (not their spec), and create
 //     only mirror pods bound to itself.
 //
+// With a [PodIndex] (AuthorizerOptions.Pods), the authorizer also narrows
+// reads: a node agent may get a secret, config map, persistent volume claim
+// or service account only when a pod bound to it refers to it, and may not
+// list or watch them.
+//
 // A node agent that touches another node's pod therefore gets 403
-// Forbidden, with a message naming both nodes. Reads are not narrowed
-// (Kubernetes restricts secrets and config maps to those of the node's
-// pods; gantry does not yet).
+// Forbidden, with a message naming both nodes. Other reads (nodes, pods,
+// services, endpoints) are RBAC's: every node agent may read them.
 package noderestriction

@@ -12,7 +12,7 @@ import (
 // plugin.
 func ExampleNewAuthorizer() {
 	n1 := &apiserver.UserInfo{Name: "system:node:n1", Groups: []string{noderestriction.NodesGroup}}
-	z := noderestriction.NewAuthorizer()
+	z := noderestriction.NewAuthorizer(noderestriction.AuthorizerOptions{})
 	for _, name := range []string{"n1", "n2"} {
 		d, reason, _ := z.Authorize(context.Background(), apiserver.Attributes{
 			User: n1, Verb: "update", ResourceRequest: true, Resource: "nodes", Subresource: "status", Name: name,

@@ -33,23 +33,56 @@ func NodeName(u *apiserver.UserInfo) (string, bool) {
 	return name, true
 }
 
-// Authorizer decides the node agents' requests for Node and Lease objects
-// (see the package documentation). It holds no state and is safe for
-// concurrent use.
-type Authorizer struct{}
+// AuthorizerOptions configure the node authorizer. The zero value is
+// valid.
+type AuthorizerOptions struct {
+	// Pods, when set, narrows a node agent's reads of secrets, config
+	// maps, persistent volume claims and service accounts to those the pods
+	// bound to it refer to (get only; list and watch are denied). Nil
+	// leaves those reads to RBAC.
+	Pods Pods
+}
+
+// Authorizer decides the node agents' requests for Node and Lease objects,
+// and with AuthorizerOptions.Pods for the objects their pods refer to (see
+// the package documentation). It is safe for concurrent use.
+type Authorizer struct {
+	pods Pods
+}
 
 var _ apiserver.Authorizer = (*Authorizer)(nil)
 
 // NewAuthorizer returns the node authorizer.
-func NewAuthorizer() *Authorizer { return &Authorizer{} }
+func NewAuthorizer(opts AuthorizerOptions) *Authorizer { return &Authorizer{pods: opts.Pods} }
+
+// referencedResources are the core resources a node agent may read when
+// one of its pods refers to them, and their names in messages.
+var referencedResources = map[string]string{
+	"secrets": "secret", "configmaps": "config map", "persistentvolumeclaims": "persistent volume claim", "serviceaccounts": "service account",
+}
 
 var readVerbs = []string{"get", "list", "watch"}
 
 // Authorize implements apiserver.Authorizer.
-func (*Authorizer) Authorize(_ context.Context, a apiserver.Attributes) (apiserver.Decision, string, error) {
+func (z *Authorizer) Authorize(ctx context.Context, a apiserver.Attributes) (apiserver.Decision, string, error) {
 	node, ok := NodeName(a.User)
 	if !ok || !a.ResourceRequest {
 		return apiserver.DecisionNoOpinion, "", nil
+	}
+	if kind, ok := referencedResources[a.Resource]; ok && a.APIGroup == "" && a.Subresource == "" && z.pods != nil {
+		switch a.Verb {
+		case "get":
+			ref, err := z.pods.Referenced(ctx, node, a.Resource, a.Namespace, a.Name)
+			if err != nil {
+				return apiserver.DecisionNoOpinion, "", err
+			}
+			if ref {
+				return apiserver.DecisionAllow, fmt.Sprintf("a pod bound to node %q refers to %s %q", node, kind, a.Namespace+"/"+a.Name), nil
+			}
+			return apiserver.DecisionDeny, fmt.Sprintf("node %q may only read the %ss its pods refer to, and no pod bound to it refers to %q", node, kind, a.Namespace+"/"+a.Name), nil
+		case "list", "watch":
+			return apiserver.DecisionDeny, fmt.Sprintf("node %q may only get the %ss its pods refer to, one by one", node, kind), nil
+		}
 	}
 	switch {
 	case a.APIGroup == "" && a.Resource == "nodes":

@@ -33,7 +33,7 @@ func TestNodeName(t *testing.T) {
 }
 
 func TestAuthorizer(t *testing.T) {
-	z := NewAuthorizer()
+	z := NewAuthorizer(AuthorizerOptions{})
 	attrs := func(verb, group, resource, sub, ns, name string) apiserver.Attributes {
 		return apiserver.Attributes{User: n1, Verb: verb, ResourceRequest: true, APIGroup: group, Resource: resource, Subresource: sub, Namespace: ns, Name: name}
 	}

@@ -200,8 +200,10 @@ func BootstrapPolicy() Bootstrap {
 			verbs("create").groups(core).resources("pods/eviction").rule(),
 			verbs("get", "create", "update", "patch", "delete").groups(coordGroup).resources("leases").rule(),
 			verbs("create", "patch", "update").groups(core, eventsGroup).resources("events").rule(),
-			verbs(read...).groups(core).resources("configmaps", "secrets", "services", "endpoints").rule(),
-			verbs("get").groups(core).resources("persistentvolumeclaims", "persistentvolumes", "serviceaccounts").rule(),
+			verbs(read...).groups(core).resources("services", "endpoints").rule(),
+			// The node authorizer narrows these to what the node's pods
+			// refer to.
+			verbs("get").groups(core).resources("configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts").rule(),
 			verbs("create").groups(core).resources("serviceaccounts/token").rule(),
 			verbs(read...).groups(discovery).resources("endpointslices").rule()),
 		role("system:node-proxier", nil,

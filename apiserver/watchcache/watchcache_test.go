@@ -69,7 +69,10 @@ func TestCache(t *testing.T) {
 	if _, err := st.Delete(ctx, store.ObjectKey("pods", "b", "p2"), 0); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "p2 gone", func() bool { _, ok := c.Get("b", "p2"); return !ok && len(c.ByIndex("n1")) == 0 && len(c.List("b")) == 0 })
+	eventually(t, "p2 gone", func() bool {
+		_, ok := c.Get("b", "p2")
+		return !ok && len(c.ByIndex("n1")) == 0 && len(c.List("b")) == 0
+	})
 	if got := c.List("a"); len(got) != 1 || got[0].Name != "p1" {
 		t.Errorf("List(a) = %v", got)
 	}
