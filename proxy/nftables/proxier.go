@@ -250,9 +250,7 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 		b.add(element{set: setHairpin, key: string(addrPairKey(a))})
 	}
 	count += len(hairpin)
-	if err := b.flushAdds(); err != nil {
-		return fmt.Errorf("nftables proxier: %w", err)
-	}
+	b.flushAdds()
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables proxier: full sync of %d services: %w", len(state.Services), err)
 	}
@@ -346,9 +344,10 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 		}
 	}
 
-	if err := b.flushDeletes(); err != nil {
-		return fmt.Errorf("nftables proxier: %w", err)
-	}
+	// The table first: a batch of element changes alone still has a
+	// message of the library's (see batchConn.Flush).
+	c.AddTable(b.table)
+	b.flushDeletes()
 	for _, ch := range changes {
 		if ch.old != nil {
 			b.flushServiceObjects(ch.old, ch.cur)
@@ -377,9 +376,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 			}
 		}
 	}
-	if err := b.flushAdds(); err != nil {
-		return fmt.Errorf("nftables proxier: %w", err)
-	}
+	b.flushAdds()
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables proxier: sync %d changed and %d removed services (first %q): %w",
 			len(changed), len(removed), serviceName(changes[0].old, changes[0].cur), err)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 
@@ -201,13 +202,6 @@ type element struct {
 	comment string
 }
 
-func (e element) setElement() nftables.SetElement {
-	se := nftables.SetElement{Key: []byte(e.key), Val: []byte(e.val), Comment: e.comment}
-	if e.chain != "" {
-		se.VerdictData = &expr.Verdict{Kind: expr.VerdictGoto, Chain: e.chain}
-	}
-	return se
-}
 
 // serviceElements are the map elements of sp: its cluster IP, external
 // IPs and node port lead to its chains, or to reject when it has no
@@ -296,9 +290,8 @@ type batch struct {
 	c     *batchConn
 	table *nftables.Table
 	opts  *Options
-	// elements waiting to be added or deleted, by set; sent in chunks
-	// since one netlink attribute holds at most 64 KiB.
-	adds, dels map[string][]nftables.SetElement
+	// elements waiting to be added or deleted, by set.
+	adds, dels map[string][]element
 }
 
 func newBatch(c *batchConn, opts *Options) *batch {
@@ -306,8 +299,8 @@ func newBatch(c *batchConn, opts *Options) *batch {
 		c:     c,
 		table: &nftables.Table{Name: opts.TableName, Family: nftables.TableFamilyIPv4},
 		opts:  opts,
-		adds:  map[string][]nftables.SetElement{},
-		dels:  map[string][]nftables.SetElement{},
+		adds:  map[string][]element{},
+		dels:  map[string][]element{},
 	}
 }
 
@@ -719,40 +712,31 @@ func (b *batch) affinityRules(sp *proxy.ServicePort, sets []string) {
 // add queues elements for addition; del for deletion.
 func (b *batch) add(els ...element) {
 	for _, e := range els {
-		b.adds[e.set] = append(b.adds[e.set], e.setElement())
+		b.adds[e.set] = append(b.adds[e.set], e)
 	}
 }
 
 func (b *batch) del(els ...element) {
 	for _, e := range els {
-		b.dels[e.set] = append(b.dels[e.set], nftables.SetElement{Key: []byte(e.key)})
+		b.dels[e.set] = append(b.dels[e.set], e)
 	}
 }
 
-// elementChunk is how many elements go in one netlink message.
-const elementChunk = 256
+// flushDeletes queues the element deletions to go first in the batch, and
+// flushAdds the additions to go last; both in a stable order.
+func (b *batch) flushDeletes() { b.c.pre = append(b.c.pre, b.elementMessages(b.dels, true)...) }
+func (b *batch) flushAdds()    { b.c.post = append(b.c.post, b.elementMessages(b.adds, false)...) }
 
-// flushDeletes and flushAdds queue the element messages, in a stable
-// order.
-func (b *batch) flushDeletes() error { return b.flushElements(b.dels, b.c.SetDeleteElements) }
-func (b *batch) flushAdds() error    { return b.flushElements(b.adds, b.c.SetAddElements) }
-
-func (b *batch) flushElements(m map[string][]nftables.SetElement, op func(*nftables.Set, []nftables.SetElement) error) error {
+func (b *batch) elementMessages(m map[string][]element, del bool) []netlink.Message {
 	names := make([]string, 0, len(m))
 	for name := range m {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	var msgs []netlink.Message
 	for _, name := range names {
-		els := m[name]
-		for len(els) > 0 {
-			n := min(len(els), elementChunk)
-			if err := op(b.named(name), els[:n]); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			els = els[n:]
-		}
+		msgs = append(msgs, elementMessages(b.table.Name, name, m[name], del)...)
 		delete(m, name)
 	}
-	return nil
+	return msgs
 }

@@ -25,6 +25,9 @@ import (
 // asks for every rule to be echoed back; send does not.
 type batchConn struct {
 	*nftables.Conn
+	// pre and post are messages encoded outside the library (see
+	// elements.go), sent before and after the library's.
+	pre, post []netlink.Message
 	// err is the outcome of the last batch sent.
 	err error
 }
@@ -39,9 +42,12 @@ func newBatchConn() (*batchConn, error) {
 	return bc, nil
 }
 
-// Flush sends the queued messages as one transaction.
+// Flush sends the queued messages as one transaction. The library sends
+// nothing when it has no messages queued, so pre and post need at least
+// one message of the library's (an AddTable does no harm).
 func (bc *batchConn) Flush() error {
 	bc.err = nil
+	defer func() { bc.pre, bc.post = nil, nil }()
 	if err := bc.Conn.Flush(); err != nil {
 		return err
 	}
@@ -56,7 +62,14 @@ var ack = netlink.Message{Header: netlink.Header{Type: netlink.Error, Length: 36
 // outcome is in bc.err).
 func (bc *batchConn) exchange(req []netlink.Message) ([]netlink.Message, error) {
 	if len(req) > 0 {
-		bc.err = send(req)
+		// req is begin, the library's messages, end.
+		all := make([]netlink.Message, 0, len(req)+len(bc.pre)+len(bc.post))
+		all = append(all, req[0])
+		all = append(all, bc.pre...)
+		all = append(all, req[1:len(req)-1]...)
+		all = append(all, bc.post...)
+		all = append(all, req[len(req)-1])
+		bc.err = send(all)
 	}
 	return []netlink.Message{ack}, nil
 }
