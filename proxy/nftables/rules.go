@@ -202,7 +202,6 @@ type element struct {
 	comment string
 }
 
-
 // serviceElements are the map elements of sp: its cluster IP, external
 // IPs and node port lead to its chains, or to reject when it has no
 // endpoints; its endpoints are in its slot of an endpoints map (unless
