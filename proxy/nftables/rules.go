@@ -35,7 +35,6 @@ const (
 const (
 	ipsDstNAT           = 0x20 // IPS_DST_NAT: ct status dnat
 	icmpPortUnreachable = 3    // ICMP_PORT_UNREACH
-	dynsetOpDelete      = 2    // NFT_DYNSET_OP_DELETE (Linux 5.19)
 )
 
 // The fixed objects of the table.
@@ -75,12 +74,14 @@ var (
 //
 //	dnat ip to numgen random mod N offset K map @endpoints-M
 //
-// Neither one map per service nor one map for all scales in the kernel:
-// it finds a named set by walking a list of all sets (and binds every
-// anonymous set by walking the whole transaction), and it checks every
-// element added to a map against every rule that reads data from it, and
-// every such rule added against every element. Groups of slotsPerMap
-// bound both walks.
+// Neither one map per service nor one map for all scales in the kernel
+// (measured on Linux 6.x): it finds a named set by walking the list of
+// the table's sets (and binds every anonymous set by walking the whole
+// transaction), which makes a map per service quadratic in a full sync;
+// and it checks every element added to a map against every rule that
+// reads data from it, and every such rule added against every element,
+// which makes one shared map quadratic. Groups of slotsPerMap bound both
+// walks: 10,000 services make 313 maps of 32 slots.
 const (
 	slotSize    = 4096
 	slotsPerMap = 32
@@ -95,9 +96,11 @@ func endpointsMap(slot uint32) (string, uint32) {
 	return fmt.Sprintf("endpoints-%d", slot/slotsPerMap), (slot % slotsPerMap) * slotSize
 }
 
-// serviceID names a service port's objects: a stable hash (so that names
-// never collide) followed by the readable name, e.g.
-// "3mfzvqhe-default/web/http/tcp".
+// serviceID names a service port's objects: a short stable hash followed
+// by the readable name, e.g. "3mfzvqhe-default/web/http/tcp". The name
+// makes it unique (names and ports are DNS labels, without '/'); the hash
+// in front spreads the names, so that comparing two of them (which the
+// kernel does a lot, see slotsPerMap) ends at once.
 func serviceID(n proxy.ServicePortName) string {
 	h := fnv.New64a()
 	h.Write([]byte(n.String()))
@@ -217,6 +220,20 @@ func serviceElements(sp *proxy.ServicePort, slot uint32) ([]element, error) {
 	if len(sp.Endpoints) > maxEndpoints {
 		return nil, fmt.Errorf("%d endpoints; at most %d are supported", len(sp.Endpoints), maxEndpoints)
 	}
+	// The table is of family ip; proxy.BuildState keeps IPv4 only.
+	if !sp.ClusterIP.Is4() {
+		return nil, fmt.Errorf("cluster IP %v: only IPv4 is supported", sp.ClusterIP)
+	}
+	for _, ip := range sp.ExternalIPs {
+		if !ip.Is4() {
+			return nil, fmt.Errorf("external IP %v: only IPv4 is supported", ip)
+		}
+	}
+	for _, ep := range sp.Endpoints {
+		if !ep.Addr.Is4() {
+			return nil, fmt.Errorf("endpoint %v: only IPv4 is supported", ep.Addr)
+		}
+	}
 	name := sp.Name.String()
 	ipMap, portMap := mapServiceIPs, mapServiceNodePorts
 	svc, ext := serviceChain(sp.Name), externalChain(sp.Name)
@@ -260,7 +277,7 @@ func objectsOf(sp *proxy.ServicePort) serviceObjects {
 	return o
 }
 
-// count is how many rules and elements sp adds to the table (for
+// serviceCount is how many rules and elements sp adds to the table (for
 // RuleCount); it follows what the batch methods below program.
 func (p *Proxier) serviceCount(sp *proxy.ServicePort) int {
 	n := 1 + len(sp.ExternalIPs) // dispatch elements
