@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/proxy"
@@ -71,19 +73,44 @@ func baselineRuleset(state *proxy.State) string {
 	return b.String()
 }
 
-// nftLoad times `nft -f` of ruleset in a fresh namespace.
-func nftLoad(b *testing.B, ruleset string) time.Duration {
+// nftLoad times `nft -f` of ruleset in a fresh namespace: wall clock and
+// CPU time (user and system, of nft and the kernel work it causes).
+func nftLoad(b *testing.B, ruleset string) (wall, cpu time.Duration) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "ruleset.nft")
 	if err := os.WriteFile(path, []byte(ruleset), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	ns := proxytest.NewNetns(b, "gnft-base")
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "nft", "-f", path)
 	start := time.Now()
-	if _, err := ns.Run(context.Background(), "nft", "-f", path); err != nil {
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("nft -f: %v: %s", err, out)
+	}
+	wall = time.Since(start)
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report adds the metrics of a benchmark: elements (RuleCount), the CPU
+// time per sync, and the baseline's wall and CPU time with the ratios.
+func report(b *testing.B, elements int, cpu time.Duration, baseWall, baseCPU time.Duration) {
+	wall := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	cpuPerOp := float64(cpu.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(float64(elements), "elements")
+	b.ReportMetric(cpuPerOp, "cpu-ns/op")
+	b.ReportMetric(float64(baseWall.Nanoseconds()), "nft-f-ns")
+	b.ReportMetric(float64(baseCPU.Nanoseconds()), "nft-f-cpu-ns")
+	b.ReportMetric(wall/float64(baseWall.Nanoseconds()), "x-nft-f")
+	b.ReportMetric(cpuPerOp/float64(baseCPU.Nanoseconds()), "x-nft-f-cpu")
 }
 
 // BenchmarkFullSync measures the first sync of N services with 10
@@ -94,8 +121,9 @@ func BenchmarkFullSync(b *testing.B) {
 	for _, n := range []int{1000, 5000, 10000} {
 		b.Run(fmt.Sprintf("mode=nftables/services=%d", n), func(b *testing.B) {
 			state := benchState(n)
-			baseline := nftLoad(b, baselineRuleset(state))
+			baseWall, baseCPU := nftLoad(b, baselineRuleset(state))
 			var elements int
+			var cpu time.Duration
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -104,19 +132,18 @@ func BenchmarkFullSync(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				c0 := cpuTime(b)
 				b.StartTimer()
 				if err := node.Do(func() error { return p.Sync(context.Background(), state) }); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
+				cpu += cpuTime(b) - c0
 				elements = p.RuleCount()
 				b.StartTimer()
 			}
 			b.StopTimer()
-			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			b.ReportMetric(float64(elements), "elements")
-			b.ReportMetric(float64(baseline.Nanoseconds()), "nft-f-ns")
-			b.ReportMetric(perOp/float64(baseline.Nanoseconds()), "x-nft-f")
+			report(b, elements, cpu, baseWall, baseCPU)
 		})
 	}
 }
@@ -138,7 +165,8 @@ func BenchmarkIncrementalSync(b *testing.B) {
 			}
 			// Baseline: nft -f of the whole ruleset, the cost of a
 			// change for a proxy that reloads everything.
-			baseline := nftLoad(b, baselineRuleset(state))
+			baseWall, baseCPU := nftLoad(b, baselineRuleset(state))
+			var cpu time.Duration
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()
@@ -148,16 +176,17 @@ func BenchmarkIncrementalSync(b *testing.B) {
 				idx := next[k]
 				next[k] = benchService(serviceIndex(idx), i+1)
 				state = &proxy.State{Services: next}
+				c0 := cpuTime(b)
 				b.StartTimer()
 				if err := node.Do(func() error { return p.Sync(context.Background(), state) }); err != nil {
 					b.Fatal(err)
 				}
+				b.StopTimer()
+				cpu += cpuTime(b) - c0
+				b.StartTimer()
 			}
 			b.StopTimer()
-			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			b.ReportMetric(float64(p.RuleCount()), "elements")
-			b.ReportMetric(float64(baseline.Nanoseconds()), "nft-f-ns")
-			b.ReportMetric(perOp/float64(baseline.Nanoseconds()), "x-nft-f")
+			report(b, p.RuleCount(), cpu, baseWall, baseCPU)
 			if err := node.Do(func() error { return p.Cleanup(context.Background()) }); err != nil {
 				b.Fatal(err)
 			}

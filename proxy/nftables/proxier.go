@@ -246,9 +246,11 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 			hairpin[ep.Addr]++
 		}
 	}
-	for _, a := range sortedAddrs(hairpin) {
-		b.add(element{set: setHairpin, key: string(addrPairKey(a))})
+	hp := make([]element, 0, len(hairpin))
+	for a := range hairpin {
+		hp = append(hp, element{set: setHairpin, key: string(addrPairKey(a))})
 	}
+	b.add(hp...)
 	count += len(hairpin)
 	b.flushAdds()
 	if err := c.Flush(); err != nil {

@@ -103,7 +103,9 @@ func endpointsMap(slot uint32) (string, uint32) {
 // kernel does a lot, see slotsPerMap) ends at once.
 func serviceID(n proxy.ServicePortName) string {
 	h := fnv.New64a()
-	h.Write([]byte(n.String()))
+	for _, part := range []string{n.Namespace, "/", n.Name, ":", n.Port, "/", string(n.Protocol)} {
+		h.Write([]byte(part))
+	}
 	sum := h.Sum64()
 	var b strings.Builder
 	b.Grow(10 + len(n.Namespace) + len(n.Name) + len(n.Port) + len(n.Protocol))
@@ -728,7 +730,11 @@ func (b *batch) affinityRules(sp *proxy.ServicePort, sets []string) {
 // add queues elements for addition; del for deletion.
 func (b *batch) add(els ...element) {
 	for _, e := range els {
-		b.adds[e.set] = append(b.adds[e.set], e)
+		s := b.adds[e.set]
+		if s == nil {
+			s = make([]element, 0, 1024)
+		}
+		b.adds[e.set] = append(s, e)
 	}
 }
 
