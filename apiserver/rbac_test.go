@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,42 @@ func TestAccessReviewsWithoutAuthorizer(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+// TestNonResourceAuthorization: paths outside the resources are asked
+// about as non-resource requests, except the always-allowed ones.
+func TestNonResourceAuthorization(t *testing.T) {
+	t.Parallel()
+	var asked []string
+	var mu sync.Mutex
+	authz := apiserver.AuthorizerFunc(func(_ context.Context, a apiserver.Attributes) (apiserver.Decision, string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, a.Verb+" "+a.Path)
+		if a.Path == "/version" {
+			return apiserver.DecisionAllow, "", nil
+		}
+		return apiserver.DecisionNoOpinion, "", nil
+	})
+	s := apiservertest.Start(t, apiserver.Options{Authorizer: authz, AlwaysAllowPaths: []string{"/livez", "/healthz"}})
+	for _, tt := range []struct {
+		path string
+		code int
+	}{
+		{"/healthz", http.StatusOK}, {"/healthz/etcd", http.StatusOK}, {"/livez", http.StatusOK},
+		{"/version", http.StatusOK}, {"/apis", http.StatusForbidden}, {"/metrics", http.StatusForbidden},
+		{"/readyz", http.StatusForbidden}, // not in this server's AlwaysAllowPaths
+	} {
+		resp, err := http.Get(s.URL + tt.path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, tt.code, resp.StatusCode, "%s: %s", tt.path, body)
+		if tt.code == http.StatusForbidden {
+			require.Contains(t, string(body), `User \"system:anonymous\" cannot get path \"`+tt.path+`\"`)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"get /version", "get /apis", "get /metrics", "get /readyz"}, asked)
 }

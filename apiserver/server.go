@@ -50,7 +50,14 @@ type Options struct {
 	// anonymous.
 	Authenticator Authenticator
 	// Authorizer decides what users may do; nil allows everything.
+	// Requests outside the resources (discovery, /version, /openapi,
+	// /metrics) are authenticated and authorized as non-resource requests
+	// too, except AlwaysAllowPaths.
 	Authorizer Authorizer
+	// AlwaysAllowPaths (and the paths below them) are served to every
+	// client without authentication or authorization; nil means
+	// DefaultAlwaysAllowPaths, empty means none.
+	AlwaysAllowPaths []string
 	// Admission plugins, each a MutatingAdmission, a ValidatingAdmission or
 	// both; mutating ones run in order before validation, validating ones in
 	// order after it.
@@ -93,6 +100,7 @@ type Server struct {
 	mux           *http.ServeMux
 	openAPI       *openAPI
 	fieldManagers *fieldManagers
+	alwaysAllow   []string
 }
 
 // New validates opts and returns a Server. It does not touch the store; call
@@ -192,11 +200,18 @@ func New(opts Options) (*Server, error) {
 	s.openAPI = newOpenAPI(s)
 	s.fieldManagers = newFieldManagers(s, s.openAPI)
 	s.mux = s.routes(gatherer)
+	s.alwaysAllow = opts.AlwaysAllowPaths
+	if s.alwaysAllow == nil {
+		s.alwaysAllow = DefaultAlwaysAllowPaths
+	}
 	return s, nil
 }
 
 // ServeHTTP serves one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.allowNonResource(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -13,9 +13,10 @@ var errNoCredentials = errors.New("anonymous requests are not allowed: present a
 // requireCredentials refuses requests its authenticator does not know
 // (ok == false) with an error, which the API server answers with 401:
 // apiserver.Options has no switch to turn anonymous access off, so the
-// masters of this package do it here. The API server authenticates
-// resource requests only; /healthz, /livez, /readyz, /version, discovery,
-// /openapi and /metrics stay open.
+// masters of this package do it here. /healthz, /livez and /readyz stay
+// open (the API server's AlwaysAllowPaths); everything else, discovery,
+// /version, /openapi and /metrics included, needs a certificate and is
+// authorized.
 type requireCredentials struct {
 	apiserver.Authenticator
 }

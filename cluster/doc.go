@@ -31,9 +31,10 @@
 // Everything lives in DataDir: a master started again on the same DataDir
 // has the same objects and the same CA, so kubeconfig files keep working.
 //
-// Discovery, /healthz, /livez, /readyz, /version, /openapi and /metrics
-// are not authorized: they stay open, also to clients without a
-// certificate. The master also runs the scheduler and the controller
+// Only /healthz, /livez and /readyz are open to clients without a
+// certificate; discovery, /version and /openapi are for every
+// authenticated user (system:discovery), /metrics for system:masters and
+// the group system:monitoring. The master also runs the scheduler and the controller
 // manager, each with its own certificate; nodes are started with NewNode.
 //
 // # Tests

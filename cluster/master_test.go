@@ -202,6 +202,12 @@ func TestMasterRefusesStrangers(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for _, p := range []string{"/version", "/api", "/apis", "/openapi/v2", "/metrics"} {
+			resp, err := hc.Get(m.URL() + p)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s without a certificate", p)
+		}
 	})
 }
 

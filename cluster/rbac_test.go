@@ -152,6 +152,21 @@ func TestRBAC(t *testing.T) {
 		require.NotEmpty(t, rules.Status.ResourceRules)
 	})
 
+	t.Run("non-resource paths", func(t *testing.T) {
+		get := func(cs kubernetes.Interface, path string) error {
+			_, err := cs.Discovery().RESTClient().Get().AbsPath(path).DoRaw(ctx)
+			return err
+		}
+		for _, p := range []string{"/version", "/api", "/apis/apps/v1", "/openapi/v2", "/healthz"} {
+			require.NoError(t, get(bob, p), "%s: system:discovery", p)
+		}
+		err := get(bob, "/metrics")
+		require.True(t, apierrors.IsForbidden(err), "/metrics: %v", err)
+		require.NoError(t, get(m.Client, "/metrics"))
+		monitor := kubernetes.NewForConfigOrDie(m.ConfigFor("prometheus", "system:monitoring"))
+		require.NoError(t, get(monitor, "/metrics"))
+	})
+
 	t.Run("validation", func(t *testing.T) {
 		rb, err := m.Client.RbacV1().RoleBindings("default").Get(ctx, "bob-reads-pods", metav1.GetOptions{})
 		require.NoError(t, err)

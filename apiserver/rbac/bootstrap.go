@@ -36,8 +36,10 @@ const (
 	SchedulerUser         = "system:kube-scheduler"
 	ControllerManagerUser = "system:kube-controller-manager"
 	ProxyUser             = "system:kube-proxy"
-	NodesGroup            = "system:nodes"
-	NodeUserPrefix        = "system:node:"
+	// MonitoringGroup may read /metrics.
+	MonitoringGroup = "system:monitoring"
+	NodesGroup      = "system:nodes"
+	NodeUserPrefix  = "system:node:"
 )
 
 // Bootstrap is a set of cluster roles and cluster role bindings.
@@ -166,6 +168,8 @@ func BootstrapPolicy() Bootstrap {
 			verbs("get").urls("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/openapi", "/openapi/*", "/version", "/version/")),
 		role("system:public-info-viewer", nil,
 			verbs("get").urls("/healthz", "/livez", "/readyz", "/version", "/version/")),
+		role("system:monitoring", nil,
+			verbs("get").urls("/metrics", "/metrics/*", "/healthz", "/healthz/*", "/livez", "/livez/*", "/readyz", "/readyz/*")),
 		role("system:kube-scheduler", nil,
 			verbs("create", "patch", "update").groups(core, eventsGroup).resources("events").rule(),
 			verbs("create", "get", "list", "watch", "update").groups(coordGroup).resources("leases").rule(),
@@ -231,6 +235,7 @@ func BootstrapPolicy() Bootstrap {
 		bind("system:basic-user", "system:basic-user", group(AuthenticatedGroup)),
 		bind("system:discovery", "system:discovery", group(AuthenticatedGroup)),
 		bind("system:public-info-viewer", "system:public-info-viewer", group(AuthenticatedGroup), group(UnauthenticatedGroup)),
+		bind("system:monitoring", "system:monitoring", group(MonitoringGroup)),
 		bind("system:kube-scheduler", "system:kube-scheduler", user(SchedulerUser)),
 		bind("system:kube-controller-manager", "system:kube-controller-manager", user(ControllerManagerUser)),
 		bind("system:node", "system:node", group(NodesGroup)),

@@ -77,6 +77,7 @@ func ExampleBootstrapPolicy() {
 	// system:basic-user -> Group system:authenticated
 	// system:discovery -> Group system:authenticated
 	// system:public-info-viewer -> Group system:authenticated
+	// system:monitoring -> Group system:monitoring
 	// system:kube-scheduler -> User system:kube-scheduler
 	// system:kube-controller-manager -> User system:kube-controller-manager
 	// system:node -> Group system:nodes
