@@ -196,6 +196,18 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			if got != want {
 				t.Fatalf("incremental sync differs from a full sync:\n--- incremental\n%s\n--- full\n%s", got, want)
 			}
+			for _, pr := range []struct {
+				p    *Proxier
+				node *proxytest.Netns
+			}{{p, inc}, {q, full}} {
+				var shape tableShape
+				if err := pr.node.Do(func() (err error) { shape, err = pr.p.tableShape(); return err }); err != nil {
+					t.Fatal(err)
+				}
+				if want := pr.p.expectedShape(pr.p.prev); shape != want {
+					t.Fatalf("%s: table shape %+v, want %+v (a periodic sync would rebuild the table)", pr.node.Name, shape, want)
+				}
+			}
 			if p.RuleCount() != q.RuleCount() {
 				t.Fatalf("RuleCount %d after incremental syncs, %d after a full sync", p.RuleCount(), q.RuleCount())
 			}

@@ -3,6 +3,7 @@ package nftables
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -72,10 +73,8 @@ type Proxier struct {
 	nextSlot uint32
 	// maps is how many endpoints maps the table has.
 	maps uint32
-	// count is RuleCount; shape is the table as the last sync left it,
-	// which the periodic sync checks.
+	// count is RuleCount.
 	count int
-	shape tableShape
 
 	// run executes a command; tests replace it.
 	run func(ctx context.Context, name string, args ...string) ([]byte, error)
@@ -166,7 +165,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	if len(changed) == 0 && len(removed) == 0 {
 		// The periodic sync: rebuild if the table was removed or
 		// changed behind our back.
-		if shape, err := p.tableShape(); err != nil || shape != p.shape {
+		if shape, err := p.tableShape(); err != nil || shape != p.expectedShape(state) {
 			return p.fullSync(ctx, c, state)
 		}
 		p.prev = state
@@ -199,7 +198,9 @@ func (p *Proxier) tableShape() (tableShape, error) {
 	if err != nil {
 		return shape, err
 	}
-	shape.use = t.Use
+	// The library decodes the use count in host byte order; the kernel
+	// sends it in network byte order.
+	shape.use = binary.BigEndian.Uint32(binary.NativeEndian.AppendUint32(nil, t.Use))
 	for i, name := range fixedChains {
 		rules, err := c.GetRules(t, &nftables.Chain{Name: name, Table: t})
 		if err != nil {
@@ -208,6 +209,31 @@ func (p *Proxier) tableShape() (tableShape, error) {
 		shape.rules[i] = len(rules)
 	}
 	return shape, nil
+}
+
+// expectedShape is the tableShape a sync of state leaves.
+func (p *Proxier) expectedShape(state *proxy.State) tableShape {
+	addrs := max(1, len(p.opts.NodePortAddresses))
+	masq := 0
+	if p.opts.MasqueradeAll || p.opts.ClusterCIDR.IsValid() {
+		masq = 1
+	}
+	shape := tableShape{
+		use: uint32(len(fixedChains)+len(fixedSets())) + p.maps,
+		// In the order of fixedChains.
+		rules: [len(fixedChains)]int{1, 1, 3, masq + 1 + addrs, 1 + addrs, 3, 1, 1},
+	}
+	for _, sp := range state.Services {
+		o := objectsOf(sp)
+		if o.service {
+			shape.use++
+		}
+		if o.external {
+			shape.use++
+		}
+		shape.use += uint32(len(o.affinity))
+	}
+	return shape
 }
 
 // fullSync deletes and recreates the table in one batch.
@@ -256,12 +282,8 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables proxier: full sync of %d services: %w", len(state.Services), err)
 	}
-	shape, err := p.tableShape()
-	if err != nil {
-		return fmt.Errorf("nftables proxier: %w", err)
-	}
 	cerr := p.clearConntrack(ctx, p.prev, state)
-	p.prev, p.hairpin, p.count, p.shape = state, hairpin, count, shape
+	p.prev, p.hairpin, p.count = state, hairpin, count
 	p.slots, p.free, p.nextSlot, p.maps = slots, nil, uint32(len(state.Services)), maps
 	return cerr
 }
@@ -383,10 +405,6 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 		return fmt.Errorf("nftables proxier: sync %d changed and %d removed services (first %q): %w",
 			len(changed), len(removed), serviceName(changes[0].old, changes[0].cur), err)
 	}
-	shape, err := p.tableShape()
-	if err != nil {
-		return fmt.Errorf("nftables proxier: %w", err)
-	}
 	cerr := p.clearConntrack(ctx, p.prev, state)
 	for _, n := range removed {
 		p.free = append(p.free, p.slots[n])
@@ -399,7 +417,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 			p.hairpin[a] = n
 		}
 	}
-	p.prev, p.count, p.shape, p.maps = state, count, shape, maps
+	p.prev, p.count, p.maps = state, count, maps
 	return cerr
 }
 
@@ -429,7 +447,7 @@ func serviceName(old, cur *proxy.ServicePort) proxy.ServicePortName {
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.prev, p.count, p.shape = nil, 0, tableShape{}
+	p.prev, p.count = nil, 0
 	p.hairpin = map[netip.Addr]int{}
 	c, err := newBatchConn()
 	if err != nil {

@@ -455,18 +455,7 @@ func cat(parts ...[]expr.Any) []expr.Any {
 func (b *batch) base(state *proxy.State) error {
 	c := b.c
 	c.AddTable(b.table)
-	for _, s := range []*nftables.Set{
-		{Name: mapServiceIPs, KeyType: typeAddrProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
-			Comment: "cluster and external IPs of services with endpoints"},
-		{Name: mapServiceNodePorts, KeyType: typeProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
-			Comment: "node ports of services with endpoints"},
-		{Name: mapNoEndpointServices, KeyType: typeAddrProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
-			Comment: "cluster and external IPs of services without endpoints"},
-		{Name: mapNoEndpointNodePort, KeyType: typeProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
-			Comment: "node ports of services without endpoints"},
-		{Name: setHairpin, KeyType: typeAddrPair, Concatenation: true,
-			Comment: "endpoint . endpoint: connections from an endpoint to itself"},
-	} {
+	for _, s := range fixedSets() {
 		s.Table = b.table
 		s.Size = setSize(state, s.Name)
 		if err := c.AddSet(s, nil); err != nil {
@@ -543,6 +532,22 @@ func (b *batch) base(state *proxy.State) error {
 			[]expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}})...)
 	b.rule(chainReject, "", &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable})
 	return nil
+}
+
+// fixedSets are the sets every table has.
+func fixedSets() []*nftables.Set {
+	return []*nftables.Set{
+		{Name: mapServiceIPs, KeyType: typeAddrProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
+			Comment: "cluster and external IPs of services with endpoints"},
+		{Name: mapServiceNodePorts, KeyType: typeProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
+			Comment: "node ports of services with endpoints"},
+		{Name: mapNoEndpointServices, KeyType: typeAddrProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
+			Comment: "cluster and external IPs of services without endpoints"},
+		{Name: mapNoEndpointNodePort, KeyType: typeProtoPort, IsMap: true, DataType: nftables.TypeVerdict, Concatenation: true,
+			Comment: "node ports of services without endpoints"},
+		{Name: setHairpin, KeyType: typeAddrPair, Concatenation: true,
+			Comment: "endpoint . endpoint: connections from an endpoint to itself"},
+	}
 }
 
 // setSize is the size of a fixed set for state: twice what it needs, and
@@ -628,12 +633,30 @@ func (b *batch) addServiceObjects(old, sp *proxy.ServicePort) error {
 // that no rule still refers to what is deleted.
 func (b *batch) flushServiceObjects(old, sp *proxy.ServicePort) {
 	had, want := objectsOf(old), objectsOf(sp)
-	if had.service {
+	if had.service && !sameServiceRules(old, sp) {
 		b.c.FlushChain(b.chain(serviceChain(old.Name)))
 	}
 	if had.external && !want.external {
 		b.c.FlushChain(b.chain(externalChain(old.Name)))
 	}
+}
+
+// sameServiceRules reports whether the service chains of old and sp hold
+// the same rules, so that a sync changes only elements. Without affinity
+// the rule depends only on the number of endpoints (the endpoints are
+// elements), so an endpoint replaced by another is two element updates
+// and no rule: adding a rule makes the kernel validate the whole table at
+// commit, which costs more than the rest of such a sync at 10,000
+// services.
+func sameServiceRules(old, sp *proxy.ServicePort) bool {
+	if old == nil || sp == nil || len(old.Endpoints) == 0 || len(sp.Endpoints) == 0 ||
+		old.AffinityTimeout != sp.AffinityTimeout {
+		return false
+	}
+	if sp.AffinityTimeout > 0 {
+		return slices.Equal(old.Endpoints, sp.Endpoints)
+	}
+	return len(old.Endpoints) == len(sp.Endpoints)
 }
 
 // deleteServiceObjects deletes the objects of old that sp (nil when
@@ -673,6 +696,9 @@ func (b *batch) serviceRules(old, sp *proxy.ServicePort, slot uint32) error {
 			cat(b.setMark(), []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: svc}})...)
 	}
 
+	if sameServiceRules(old, sp) {
+		return nil
+	}
 	if len(o.affinity) > 0 {
 		b.affinityRules(sp, o.affinity)
 		return nil
