@@ -13,9 +13,11 @@
 //     else of those kinds is denied with a reason. It has no opinion on
 //     other requests, which RBAC decides.
 //   - [Admission] checks the objects of a node agent's writes: it may create
-//     a Node or Lease only with its own name, change or delete only pods
-//     bound to it, change their status only (not their spec), and create
-//     only mirror pods bound to itself.
+//     a Node or Lease only with its own name, not set labels under
+//     node-restriction.kubernetes.io/ nor change its taints once
+//     registered, change or delete only pods bound to it, change their
+//     status only (not their spec), and create only mirror pods bound to
+//     itself.
 //
 // With a [PodIndex] (AuthorizerOptions.Pods), the authorizer also narrows
 // reads: a node agent may get a secret, config map, persistent volume claim

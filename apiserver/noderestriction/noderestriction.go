@@ -8,6 +8,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/gantryhq/gantry/apiserver"
 )
@@ -134,10 +135,44 @@ func (*Admission) Validate(_ context.Context, req *apiserver.AdmissionRequest) e
 		if req.Name != node {
 			return fmt.Errorf("node %q may not %s Node %q: only its own", node, strings.ToLower(string(req.Operation)), req.Name)
 		}
+		return admitOwnNode(node, req)
 	case gr.Group == coordinationv1.GroupName && gr.Resource == "leases":
 		if req.Namespace != LeaseNamespace || req.Name != node {
 			return fmt.Errorf("node %q may not %s Lease %q: only %q", node, strings.ToLower(string(req.Operation)), req.Namespace+"/"+req.Name, LeaseNamespace+"/"+node)
 		}
+	}
+	return nil
+}
+
+// RestrictedLabelPrefix marks node labels that only administrators may
+// set: workloads can rely on them to pick nodes a node agent cannot claim
+// for itself.
+const RestrictedLabelPrefix = "node-restriction.kubernetes.io/"
+
+// admitOwnNode: a node agent may not set restricted labels, nor change its
+// taints once registered (administrators and controllers taint nodes).
+func admitOwnNode(node string, req *apiserver.AdmissionRequest) error {
+	obj, _ := req.Object.(*corev1.Node)
+	old, _ := req.OldObject.(*corev1.Node)
+	if obj == nil {
+		return nil
+	}
+	var oldLabels map[string]string
+	if old != nil {
+		oldLabels = old.Labels
+	}
+	for k, v := range obj.Labels {
+		if strings.HasPrefix(k, RestrictedLabelPrefix) && (old == nil || oldLabels[k] != v) {
+			return fmt.Errorf("node %q may not set label %s on itself", node, k)
+		}
+	}
+	for k := range oldLabels {
+		if _, ok := obj.Labels[k]; !ok && strings.HasPrefix(k, RestrictedLabelPrefix) {
+			return fmt.Errorf("node %q may not remove label %s from itself", node, k)
+		}
+	}
+	if old != nil && req.Subresource == "" && !equality.Semantic.DeepEqual(obj.Spec.Taints, old.Spec.Taints) {
+		return fmt.Errorf("node %q may not change its own taints", node)
 	}
 	return nil
 }

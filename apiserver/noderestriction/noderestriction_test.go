@@ -77,6 +77,13 @@ func TestAdmission(t *testing.T) {
 		}
 		return p
 	}
+	node := func(labels map[string]string, taint string) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: labels}}
+		if taint != "" {
+			n.Spec.Taints = []corev1.Taint{{Key: taint, Effect: corev1.TaintEffectNoSchedule}}
+		}
+		return n
+	}
 	req := func(op apiserver.Operation, resource, sub, ns, name string, obj, old runtime.Object) *apiserver.AdmissionRequest {
 		r := &apiserver.AdmissionRequest{Operation: op, Subresource: sub, Namespace: ns, Name: name, Object: obj, OldObject: old, User: n1}
 		r.Resource.Version, r.Resource.Resource = "v1", resource
@@ -100,6 +107,13 @@ func TestAdmission(t *testing.T) {
 		{"create a plain pod", req(apiserver.Create, "pods", "", "default", "web", pod("n1", false), nil), "only create mirror pods"},
 		{"create a mirror pod for another node", req(apiserver.Create, "pods", "", "default", "web", pod("n2", true), nil), "bound to itself"},
 		{"create own node", req(apiserver.Create, "nodes", "", "", "n1", &corev1.Node{}, nil), ""},
+		{"create own node with taints", req(apiserver.Create, "nodes", "", "", "n1", node(map[string]string{"a": "b"}, "t"), nil), ""},
+		{"restricted label", req(apiserver.Create, "nodes", "", "", "n1", node(map[string]string{RestrictedLabelPrefix + "pool": "gpu"}, ""), nil), "may not set label node-restriction.kubernetes.io/pool"},
+		{"own labels", req(apiserver.Update, "nodes", "", "", "n1", node(map[string]string{"a": "c", RestrictedLabelPrefix + "pool": "gpu"}, "t"), node(map[string]string{"a": "b", RestrictedLabelPrefix + "pool": "gpu"}, "t")), ""},
+		{"change a restricted label", req(apiserver.Update, "nodes", "", "", "n1", node(map[string]string{RestrictedLabelPrefix + "pool": "cpu"}, ""), node(map[string]string{RestrictedLabelPrefix + "pool": "gpu"}, "")), "may not set label"},
+		{"remove a restricted label", req(apiserver.Update, "nodes", "", "", "n1", node(nil, ""), node(map[string]string{RestrictedLabelPrefix + "pool": "gpu"}, "")), "may not remove label"},
+		{"untaint itself", req(apiserver.Update, "nodes", "", "", "n1", node(nil, ""), node(nil, "t")), "may not change its own taints"},
+		{"status keeps taints", req(apiserver.Update, "nodes", "status", "", "n1", node(nil, "t"), node(nil, "t")), ""},
 		{"create another node", req(apiserver.Create, "nodes", "", "", "n2", &corev1.Node{}, nil), `may not create Node "n2"`},
 		{"own lease", req(apiserver.Create, "leases", "", LeaseNamespace, "n1", nil, nil), ""},
 		{"another lease", req(apiserver.Create, "leases", "", LeaseNamespace, "n2", nil, nil), "only \"kube-node-lease/n1\""},
