@@ -149,8 +149,29 @@ func BenchmarkFullSync(b *testing.B) {
 }
 
 // BenchmarkIncrementalSync measures the sync after one service's
-// endpoints change among N.
+// endpoints change among N (all of them replaced, as in a rollout).
 func BenchmarkIncrementalSync(b *testing.B) {
+	benchIncremental(b, func(sp *proxy.ServicePort, i int) *proxy.ServicePort {
+		return benchService(serviceIndex(sp), i+1)
+	})
+}
+
+// BenchmarkIncrementalSyncScale measures the sync after one service among
+// N gains an endpoint or loses one (a scale up or down): that rewrites the
+// service's rule, which makes the kernel validate the whole table.
+func BenchmarkIncrementalSyncScale(b *testing.B) {
+	benchIncremental(b, func(sp *proxy.ServicePort, i int) *proxy.ServicePort {
+		next := benchService(serviceIndex(sp), 0)
+		if len(sp.Endpoints) == benchEndpoints {
+			next.Endpoints = append(next.Endpoints, proxy.Endpoint{Addr: netip.AddrFrom4([4]byte{10, 127, byte(i >> 8), byte(i)}), Port: 8080})
+		}
+		return next
+	})
+}
+
+// benchIncremental syncs N services, then measures the syncs after change
+// replaces one of them (i counts the syncs).
+func benchIncremental(b *testing.B, change func(sp *proxy.ServicePort, i int) *proxy.ServicePort) {
 	proxytest.RequireRoot(b)
 	for _, n := range []int{10000} {
 		b.Run(fmt.Sprintf("mode=nftables/services=%d", n), func(b *testing.B) {
@@ -173,8 +194,7 @@ func BenchmarkIncrementalSync(b *testing.B) {
 				next := make([]*proxy.ServicePort, len(state.Services))
 				copy(next, state.Services)
 				k := (i * 7919) % n
-				idx := next[k]
-				next[k] = benchService(serviceIndex(idx), i+1)
+				next[k] = change(next[k], i)
 				state = &proxy.State{Services: next}
 				c0 := cpuTime(b)
 				b.StartTimer()
