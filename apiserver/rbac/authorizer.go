@@ -48,18 +48,21 @@ func (z *Authorizer) Authorize(_ context.Context, a apiserver.Attributes) (apise
 	if a.User == nil {
 		return apiserver.DecisionNoOpinion, "RBAC: no user", nil
 	}
-	var looked, missing []string
+	// Reasons are formatted only when they are returned: the roles looked
+	// at are kept as bindings.
+	var lookedCRB, missingCRB []*rbacv1.ClusterRoleBinding
+	var lookedRB, missingRB []*rbacv1.RoleBinding
 	for _, b := range z.policy.ClusterRoleBindings() {
 		if !anySubjectMatches(b.Subjects, a.User, "") {
 			continue
 		}
-		rules, ok := z.clusterRoleRules(b.RoleRef.Name)
-		if !ok {
-			missing = append(missing, fmt.Sprintf("ClusterRole %q (of ClusterRoleBinding %q)", b.RoleRef.Name, b.Name))
+		found, allowed := z.clusterRoleAllows(b.RoleRef.Name, a)
+		if !found {
+			missingCRB = append(missingCRB, b)
 			continue
 		}
-		looked = append(looked, fmt.Sprintf("ClusterRole %q", b.RoleRef.Name))
-		if i := matchingRule(rules, a); i >= 0 {
+		lookedCRB = append(lookedCRB, b)
+		if allowed {
 			return apiserver.DecisionAllow, fmt.Sprintf("RBAC: allowed by ClusterRoleBinding %q of ClusterRole %q to %s", b.Name, b.RoleRef.Name, describeUser(a.User)), nil
 		}
 	}
@@ -68,16 +71,37 @@ func (z *Authorizer) Authorize(_ context.Context, a apiserver.Attributes) (apise
 			if !anySubjectMatches(b.Subjects, a.User, b.Namespace) {
 				continue
 			}
-			rules, desc, ok := z.roleRefRules(b)
-			if !ok {
-				missing = append(missing, fmt.Sprintf("%s (of RoleBinding %q)", desc, b.Namespace+"/"+b.Name))
+			var found, allowed bool
+			if b.RoleRef.Kind == "Role" {
+				var r *rbacv1.Role
+				if r, found = z.policy.Role(b.Namespace, b.RoleRef.Name); found {
+					allowed = matchingRule(r.Rules, a) >= 0
+				}
+			} else {
+				found, allowed = z.clusterRoleAllows(b.RoleRef.Name, a)
+			}
+			if !found {
+				missingRB = append(missingRB, b)
 				continue
 			}
-			looked = append(looked, desc)
-			if i := matchingRule(rules, a); i >= 0 {
-				return apiserver.DecisionAllow, fmt.Sprintf("RBAC: allowed by RoleBinding %q of %s to %s", b.Namespace+"/"+b.Name, desc, describeUser(a.User)), nil
+			lookedRB = append(lookedRB, b)
+			if allowed {
+				return apiserver.DecisionAllow, fmt.Sprintf("RBAC: allowed by RoleBinding %q of %s to %s", b.Namespace+"/"+b.Name, describeRoleRef(b), describeUser(a.User)), nil
 			}
 		}
+	}
+	var looked, missing []string
+	for _, b := range lookedCRB {
+		looked = append(looked, fmt.Sprintf("ClusterRole %q", b.RoleRef.Name))
+	}
+	for _, b := range lookedRB {
+		looked = append(looked, describeRoleRef(b))
+	}
+	for _, b := range missingCRB {
+		missing = append(missing, fmt.Sprintf("ClusterRole %q (of ClusterRoleBinding %q)", b.RoleRef.Name, b.Name))
+	}
+	for _, b := range missingRB {
+		missing = append(missing, fmt.Sprintf("%s (of RoleBinding %q)", describeRoleRef(b), b.Namespace+"/"+b.Name))
 	}
 	var reason string
 	if len(looked) == 0 {
@@ -99,6 +123,75 @@ func matchingRule(rules []rbacv1.PolicyRule, a apiserver.Attributes) int {
 		}
 	}
 	return -1
+}
+
+// describeRoleRef is "Role \"ns/name\"" or "ClusterRole \"name\"".
+func describeRoleRef(b *rbacv1.RoleBinding) string {
+	if b.RoleRef.Kind == "Role" {
+		return fmt.Sprintf("Role %q", b.Namespace+"/"+b.RoleRef.Name)
+	}
+	return fmt.Sprintf("ClusterRole %q", b.RoleRef.Name)
+}
+
+// clusterRoleAllows reports whether the cluster role name exists and
+// whether its rules, or those of the cluster roles it aggregates, allow a.
+// It allocates nothing for roles without an aggregationRule.
+func (z *Authorizer) clusterRoleAllows(name string, a apiserver.Attributes) (found, allowed bool) {
+	r, ok := z.policy.ClusterRole(name)
+	if !ok {
+		return false, false
+	}
+	if matchingRule(r.Rules, a) >= 0 {
+		return true, true
+	}
+	if r.AggregationRule == nil {
+		return true, false
+	}
+	seen := map[string]bool{r.Name: true}
+	var visit func(r *rbacv1.ClusterRole) bool
+	visit = func(r *rbacv1.ClusterRole) bool {
+		for _, c := range z.policy.ClusterRoles() {
+			if seen[c.Name] || !aggregates(r.AggregationRule, c.Labels) {
+				continue
+			}
+			seen[c.Name] = true
+			if matchingRule(c.Rules, a) >= 0 || (c.AggregationRule != nil && visit(c)) {
+				return true
+			}
+		}
+		return false
+	}
+	return true, visit(r)
+}
+
+// aggregates reports whether one of the selectors of rule picks a cluster
+// role with labels; selectors with only matchLabels are matched without
+// allocating.
+func aggregates(rule *rbacv1.AggregationRule, l map[string]string) bool {
+	for i := range rule.ClusterRoleSelectors {
+		sel := &rule.ClusterRoleSelectors[i]
+		if len(sel.MatchExpressions) == 0 {
+			if len(sel.MatchLabels) == 0 {
+				continue // an empty selector picks nothing
+			}
+			all := true
+			for k, v := range sel.MatchLabels {
+				if lv, ok := l[k]; !ok || lv != v {
+					all = false
+					break
+				}
+			}
+			if all {
+				return true
+			}
+			continue
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err == nil && !s.Empty() && s.Matches(labels.Set(l)) {
+			return true
+		}
+	}
+	return false
 }
 
 // roleRefRules returns the rules of the role a role binding refers to and
