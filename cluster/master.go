@@ -21,6 +21,7 @@ import (
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/controller/controllermanager"
+	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/pki"
 	"github.com/gantryhq/gantry/scheduler"
 	"github.com/gantryhq/gantry/scheduler/plugins"
@@ -87,6 +88,10 @@ type MasterConfig struct {
 
 	// DisableControllers runs the master without its controller manager.
 	DisableControllers bool
+	// NodeLifecycle tunes the node lifecycle controller
+	// (NodeMonitorGracePeriod, PodEvictionTimeout, eviction rates...); its
+	// clients are filled in.
+	NodeLifecycle nodelifecycle.Options
 	// Controllers selects the controllers like kube-controller-manager's
 	// --controllers ("*", "-nodelifecycle", ...); nil means all.
 	Controllers []string
@@ -239,6 +244,19 @@ func (m *Master) URL() string {
 // <DataDir>/kubeconfig; the file is (re)written each start, before Ready.
 func (m *Master) AdminKubeconfig() string { return filepath.Join(m.cfg.DataDir, "kubeconfig") }
 
+// NodeKubeconfig returns the path of the kubeconfig of node agent name (one
+// of MasterConfig.NodeNames), <DataDir>/nodes/<name>.kubeconfig: its own
+// client certificate and the API server at the advertise address. The file
+// is (re)written each start, before Ready; copy it to the node.
+func (m *Master) NodeKubeconfig(name string) string {
+	return filepath.Join(m.cfg.DataDir, "nodes", name+".kubeconfig")
+}
+
+// ProxyKubeconfig returns the path of the service proxies' kubeconfig
+// (user system:kube-proxy), <DataDir>/kube-proxy.kubeconfig, written like
+// NodeKubeconfig.
+func (m *Master) ProxyKubeconfig() string { return filepath.Join(m.cfg.DataDir, "kube-proxy.kubeconfig") }
+
 // EtcdEndpoints returns the client URLs of the etcd the master uses: the
 // embedded member's (its port changes from one start to the next) or
 // MasterConfig.EtcdServers. Empty until ready.
@@ -283,6 +301,7 @@ func (m *Master) startControllers(ctx context.Context, url string, p *pki.Cluste
 	}
 	cm, err := controllermanager.NewControllerManager(controllermanager.Options{
 		Config: cfg, Controllers: m.cfg.Controllers, Address: addr, Logger: m.cfg.Logger, LeaderElect: true,
+		NodeLifecycle: m.cfg.NodeLifecycle,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: controller manager: %w", err)
@@ -467,6 +486,16 @@ func (m *Master) Run(ctx context.Context) error {
 
 	url := "https://" + net.JoinHostPort(clientHost(m.cfg.BindAddress), strconv.Itoa(port))
 	if err := pki.WriteKubeconfig(m.AdminKubeconfig(), p.Kubeconfig(url, p.Admin)); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	// Nodes reach the API server at the advertise address.
+	nodeURL := "https://" + net.JoinHostPort(m.cfg.AdvertiseAddress, strconv.Itoa(port))
+	for _, name := range m.cfg.NodeNames {
+		if err := pki.WriteKubeconfig(m.NodeKubeconfig(name), p.Kubeconfig(nodeURL, p.Nodes[name])); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+	}
+	if err := pki.WriteKubeconfig(m.ProxyKubeconfig(), p.Kubeconfig(nodeURL, p.Proxy)); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 

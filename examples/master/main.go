@@ -1,6 +1,12 @@
-// Command master runs a gantry master: the API server over an embedded etcd
-// (or an external etcd cluster, --etcd-servers), with TLS and
-// client-certificate authentication, state and PKI in --data-dir.
+// Command master runs a gantry master, like the seeds' hyperkube: the API
+// server over an embedded etcd (or an external etcd cluster,
+// --etcd-servers), with TLS and client-certificate authentication, state and
+// PKI in --data-dir, and the scheduler and the controller manager.
+//
+// Nodes join it with examples/node: --node-names issues each named node a
+// client certificate and writes its kubeconfig to
+// <data-dir>/nodes/<name>.kubeconfig (and the service proxies' to
+// <data-dir>/kube-proxy.kubeconfig).
 //
 // Authorization is RBAC: the administrator's kubeconfig is in
 // system:masters; other users get what roles bound to them allow.
@@ -23,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,13 +47,12 @@ func newCommand() *cobra.Command {
 	var verbosity int
 	cmd := &cobra.Command{
 		Use:   "master",
-		Short: "Run a gantry master (this version: the API server and etcd)",
+		Short: "Run a gantry master: API server, scheduler and controller manager",
 		Long: `master runs a gantry control plane: the API server with an embedded etcd
-(or an external etcd cluster, --etcd-servers), TLS and client-certificate
-authentication. State, certificates and the administrator's kubeconfig live
-in --data-dir and survive restarts.
-
-The scheduler and controller manager are not part of this version yet.`,
+(or an external etcd cluster, --etcd-servers), TLS, client-certificate
+authentication and RBAC, the scheduler and the controller manager. State,
+certificates and the kubeconfigs of the administrator and of the nodes
+named by --node-names live in --data-dir and survive restarts.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -55,6 +61,12 @@ The scheduler and controller manager are not part of this version yet.`,
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
+	cmd.Flags().StringSliceVar(&cfg.NodeNames, "node-names", nil,
+		"nodes to issue client certificates for; each one's kubeconfig is written to <data-dir>/nodes/<name>.kubeconfig")
+	cmd.Flags().DurationVar(&cfg.NodeLifecycle.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second,
+		"how long a node may go without a heartbeat before it is marked NotReady (Unknown)")
+	cmd.Flags().DurationVar(&cfg.NodeLifecycle.PodEvictionTimeout, "pod-eviction-timeout", 5*time.Minute,
+		"how long after a node turns NotReady its pods are evicted")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug (with etcd's logs)")
 	return cmd
 }
@@ -103,16 +115,36 @@ func printReady(out io.Writer, m *cluster.Master) {
   etcd        %s
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
-  scheduler,  not available yet: kubectl get componentstatuses lists etcd
-  controllers only, and nothing acts on deployments or replica sets
-
+  scheduler   default plugins, leader election
+  controllers replica sets, deployments, daemon sets, stateful sets, jobs,
+              endpoints, namespaces, service accounts, garbage collection,
+              node lifecycle, pod GC
+%s
 Point kubectl at it:
 
   export KUBECONFIG=%s
   kubectl get componentstatuses
 
 Press Ctrl-C to stop; the state in %s is kept for the next start.
-`, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), m.AdminKubeconfig(), cfg.DataDir)
+`, m.URL(), etcd, filepath.Join(cfg.DataDir, "pki"), m.AdminKubeconfig(), nodesNote(m), m.AdminKubeconfig(), cfg.DataDir)
+}
+
+// nodesNote lists the node kubeconfigs, for examples/node --kubeconfig.
+func nodesNote(m *cluster.Master) string {
+	names := m.Config().NodeNames
+	if len(names) == 0 {
+		return "  nodes       none named (--node-names): no node kubeconfigs written\n"
+	}
+	var b strings.Builder
+	for i, n := range names {
+		label := ""
+		if i == 0 {
+			label = "nodes"
+		}
+		fmt.Fprintf(&b, "  %-11s %s: %s\n", label, n, m.NodeKubeconfig(n))
+	}
+	fmt.Fprintf(&b, "  %-11s %s\n", "proxies", m.ProxyKubeconfig())
+	return b.String()
 }
 
 // newLogger logs text to w: info, or debug with verbosity 1 and more.
