@@ -30,6 +30,7 @@ ensure_packages() {
 		[curl]=curl
 		[nft]=nftables
 		[conntrack]=conntrack
+		[nsenter]=util-linux
 	)
 	local missing=() cmd
 	for cmd in "${!need[@]}"; do
