@@ -14,6 +14,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -245,6 +246,8 @@ func TestNodeRestriction(t *testing.T) {
 	require.Contains(t, err.Error(), `node "n1" may not update pod "default/on-n2": it is bound to node "n2"`)
 	err = n1.CoreV1().Pods("default").Delete(ctx, "on-n2", metav1.DeleteOptions{})
 	require.True(t, apierrors.IsForbidden(err), "delete another node's pod: %v", err)
+	err = n1.PolicyV1().Evictions("default").Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "on-n2", Namespace: "default"}})
+	require.True(t, apierrors.IsForbidden(err), "evict another node's pod: %v", err)
 	_, err = n1.CoreV1().Pods("default").Create(ctx, testPod("new", "n1"), metav1.CreateOptions{})
 	require.True(t, apierrors.IsForbidden(err), "create a plain pod: %v", err)
 	_, err = n1.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"}}, metav1.CreateOptions{})

@@ -74,8 +74,8 @@ func (z *Authorizer) Authorize(ctx context.Context, a apiserver.Attributes) (api
 		switch a.Verb {
 		case "get":
 			ref, err := z.pods.Referenced(ctx, node, a.Resource, a.Namespace, a.Name)
-			if err != nil {
-				return apiserver.DecisionNoOpinion, "", err
+			if err != nil { // deny: RBAC would allow every node agent
+				return apiserver.DecisionDeny, fmt.Sprintf("node %q: could not check which %ss its pods refer to", node, kind), err
 			}
 			if ref {
 				return apiserver.DecisionAllow, fmt.Sprintf("a pod bound to node %q refers to %s %q", node, kind, a.Namespace+"/"+a.Name), nil

@@ -2,6 +2,7 @@ package noderestriction
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -47,10 +48,14 @@ func TestReferences(t *testing.T) {
 	}
 }
 
-// fakePods says that node n1's pods refer to secret default/mine only.
+// fakePods says that node n1's pods refer to secret default/mine only,
+// and fails for namespace "broken".
 type fakePods struct{}
 
 func (fakePods) Referenced(_ context.Context, node, resource, namespace, name string) (bool, error) {
+	if namespace == "broken" {
+		return false, errors.New("store unavailable")
+	}
 	return node == "n1" && resource == "secrets" && namespace == "default" && name == "mine", nil
 }
 
@@ -76,5 +81,10 @@ func TestAuthorizerReads(t *testing.T) {
 		if err != nil || d != tt.want || !strings.Contains(reason, tt.reason) {
 			t.Errorf("%s %s %s: %v %q %v; want %v with %q", tt.a.Verb, tt.a.Resource, tt.a.Name, d, reason, err, tt.want, tt.reason)
 		}
+	}
+	broken := attrs("get", "secrets", "mine")
+	broken.Namespace = "broken"
+	if d, _, err := z.Authorize(context.Background(), broken); d != apiserver.DecisionDeny || err == nil {
+		t.Errorf("a failed lookup: %v %v, want deny with the error", d, err)
 	}
 }

@@ -201,7 +201,6 @@ func BootstrapPolicy() Bootstrap {
 			verbs("patch", "update").groups(core).resources("nodes/status").rule(),
 			verbs("get", "list", "watch", "create", "delete").groups(core).resources("pods").rule(),
 			verbs("patch", "update").groups(core).resources("pods/status").rule(),
-			verbs("create").groups(core).resources("pods/eviction").rule(),
 			verbs("get", "create", "update", "patch", "delete").groups(coordGroup).resources("leases").rule(),
 			verbs("create", "patch", "update").groups(core, eventsGroup).resources("events").rule(),
 			verbs(read...).groups(core).resources("services", "endpoints").rule(),
