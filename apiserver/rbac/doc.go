@@ -21,10 +21,19 @@
 // [apiserver.PrivilegedGroups] first in an [apiserver.Union].
 //
 // The authorizer reads roles and bindings from a [Policy]: [StoreCache]
-// keeps them in memory from the API server's store (a list, then a watch,
-// listing again when the watch breaks), so that several API servers over
-// one etcd see the same policy within a watch round trip; [StaticPolicy]
-// is a fixed set, for tests.
+// keeps them in memory from the API server's store (package
+// apiserver/watchcache: a list, then a watch, listing again when the watch
+// breaks), so that several API servers over one etcd see the same policy
+// within a watch round trip; [StaticPolicy] is a fixed set, for tests.
+// BenchmarkAuthorize measures a decision among a few thousand bindings
+// in microseconds.
+//
+// # Escalation
+//
+// [EscalationCheck] is a validating admission plugin that keeps a user who
+// may write roles or bindings from granting more than the user holds: a
+// role's rules must be the user's own (or the user may "escalate"), and a
+// binding's role must be (or the user may "bind" it), as in Kubernetes.
 //
 // # Bootstrap policy
 //
