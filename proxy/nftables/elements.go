@@ -42,7 +42,7 @@ func elementMessages(table, set string, els []element, del bool) []netlink.Messa
 	var e []byte
 	for _, el := range els {
 		e = e[:0]
-		e = nested(e, unix.NFTA_SET_ELEM_KEY, func(b []byte) []byte { return attrString0(b, unix.NFTA_DATA_VALUE, el.key) })
+		e = nested(e, unix.NFTA_SET_ELEM_KEY, func(b []byte) []byte { return attr(b, unix.NFTA_DATA_VALUE, el.key.bytes()) })
 		if !del {
 			switch {
 			case el.chain != "":
@@ -52,8 +52,8 @@ func elementMessages(table, set string, els []element, del bool) []netlink.Messa
 						return attrString(b, unix.NFTA_VERDICT_CHAIN, el.chain)
 					})
 				})
-			case el.val != "":
-				e = nested(e, unix.NFTA_SET_ELEM_DATA, func(b []byte) []byte { return attrString0(b, unix.NFTA_DATA_VALUE, el.val) })
+			case el.val.n > 0:
+				e = nested(e, unix.NFTA_SET_ELEM_DATA, func(b []byte) []byte { return attr(b, unix.NFTA_DATA_VALUE, el.val.bytes()) })
 			}
 			if el.comment != "" {
 				// userdata: NFTNL_UDATA_SET_ELEM_COMMENT, length, text, NUL
@@ -86,14 +86,6 @@ func attrString(b []byte, typ uint16, s string) []byte {
 	b = append(b, s...)
 	b = append(b, 0)
 	return pad(b, len(s)+1)
-}
-
-// attrString0 appends raw bytes held in a string (no terminator).
-func attrString0(b []byte, typ uint16, s string) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(s)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, s...)
-	return pad(b, len(s))
 }
 
 // nested appends a nested attribute whose content fill appends.

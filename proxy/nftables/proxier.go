@@ -274,7 +274,7 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 	}
 	hp := make([]element, 0, len(hairpin))
 	for a := range hairpin {
-		hp = append(hp, element{set: setHairpin, key: string(addrPairKey(a))})
+		hp = append(hp, element{set: setHairpin, key: addrPairKey(a)})
 	}
 	b.add(hp...)
 	count += len(hairpin)
@@ -357,7 +357,7 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 		before := p.hairpin[a]
 		after := before + hairpinDelta[a]
 		hairpin[a] = after
-		e := element{set: setHairpin, key: string(addrPairKey(a))}
+		e := element{set: setHairpin, key: addrPairKey(a)}
 		switch {
 		case before > 0 && after == 0:
 			b.del(e)

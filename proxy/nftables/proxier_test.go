@@ -139,3 +139,37 @@ func TestServiceIDIsStableAndDistinct(t *testing.T) {
 		t.Fatalf("readable part %q, want %q", got, want)
 	}
 }
+
+// TestFailedSyncNamesTheObjectAndRecovers breaks the table behind the
+// proxier's back so that an incremental sync fails, and checks the error
+// and that the next sync rebuilds the table.
+func TestFailedSyncNamesTheObjectAndRecovers(t *testing.T) {
+	proxytest.RequireRoot(t)
+	node := proxytest.NewNetns(t, "gnft-fail")
+	p := syncIn(t, node, Options{}, proxy.NewState(web(), dns()))
+	chain := serviceChain(web().Name)
+	for _, args := range [][]string{
+		{"delete", "element", "ip", DefaultTableName, mapServiceIPs, "{ 10.96.0.10 . tcp . 80 }"},
+		{"delete", "chain", "ip", DefaultTableName, chain},
+	} {
+		if out, err := node.Run(context.Background(), "nft", args...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	scaled := web()
+	scaled.Endpoints = scaled.Endpoints[:2]
+	err := node.Do(func() error { return p.Sync(context.Background(), proxy.NewState(scaled, dns())) })
+	if err == nil || !strings.Contains(err.Error(), chain) {
+		t.Fatalf("Sync after the chain was deleted: %v; want an error naming %s", err, chain)
+	}
+	// The next sync starts over and repairs the table.
+	if err := node.Do(func() error { return p.Sync(context.Background(), proxy.NewState(scaled, dns())) }); err != nil {
+		t.Fatal(err)
+	}
+	fresh := proxytest.NewNetns(t, "gnft-fresh")
+	syncIn(t, fresh, Options{}, proxy.NewState(scaled, dns()))
+	want := Dump(t, fresh, DefaultTableName)
+	if got := Dump(t, node, DefaultTableName); got != want {
+		t.Fatalf("after recovery:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -164,34 +164,52 @@ func protoNum(p v1.Protocol) (byte, error) {
 // Keys and data, laid out as the registers hold them: every component
 // padded to 4 bytes, addresses and ports in network byte order.
 
-func addrProtoPortKey(a netip.Addr, proto byte, port int32) []byte {
-	b := make([]byte, 12)
+func addrProtoPortKey(a netip.Addr, proto byte, port int32) data {
+	d := data{n: 12}
 	ip := a.As4()
-	copy(b, ip[:])
-	b[4] = proto
-	binary.BigEndian.PutUint16(b[8:], uint16(port))
-	return b
+	copy(d.b[:], ip[:])
+	d.b[4] = proto
+	binary.BigEndian.PutUint16(d.b[8:], uint16(port))
+	return d
 }
 
-func protoPortKey(proto byte, port int32) []byte {
-	b := make([]byte, 8)
-	b[0] = proto
-	binary.BigEndian.PutUint16(b[4:], uint16(port))
-	return b
+func protoPortKey(proto byte, port int32) data {
+	d := data{n: 8}
+	d.b[0] = proto
+	binary.BigEndian.PutUint16(d.b[4:], uint16(port))
+	return d
 }
 
-func endpointKey(ep proxy.Endpoint) []byte {
-	b := make([]byte, 8)
+func endpointKey(ep proxy.Endpoint) data {
+	d := data{n: 8}
 	ip := ep.Addr.As4()
-	copy(b, ip[:])
-	binary.BigEndian.PutUint16(b[4:], uint16(ep.Port))
-	return b
+	copy(d.b[:], ip[:])
+	binary.BigEndian.PutUint16(d.b[4:], uint16(ep.Port))
+	return d
 }
 
-func addrPairKey(a netip.Addr) []byte {
+func addrPairKey(a netip.Addr) data {
+	d := data{n: 8}
 	ip := a.As4()
-	return append(ip[:], ip[:]...)
+	copy(d.b[:], ip[:])
+	copy(d.b[4:], ip[:])
+	return d
 }
+
+func nativeKey(v uint32) data {
+	d := data{n: 4}
+	binary.NativeEndian.PutUint32(d.b[:], v)
+	return d
+}
+
+// data is a key or a value of at most 12 bytes, held by value (a full
+// sync makes hundreds of thousands of them).
+type data struct {
+	b [12]byte
+	n uint8
+}
+
+func (d data) bytes() []byte { return d.b[:d.n] }
 
 // native is a 32-bit value in host byte order, as meta mark, ct state,
 // fib and numgen put it in a register.
@@ -201,8 +219,8 @@ func native(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
 // can diff them.
 type element struct {
 	set     string
-	key     string
-	val     string // data in a map
+	key     data
+	val     data   // data in a map (n == 0 when none)
 	chain   string // goto target in a verdict map
 	comment string
 }
@@ -243,17 +261,17 @@ func serviceElements(sp *proxy.ServicePort, slot uint32) ([]element, error) {
 		ipMap, portMap = mapNoEndpointServices, mapNoEndpointNodePort
 		svc, ext = chainReject, chainReject
 	}
-	out := []element{{set: ipMap, key: string(addrProtoPortKey(sp.ClusterIP, proto, sp.Port)), chain: svc, comment: name + " cluster IP"}}
+	out := []element{{set: ipMap, key: addrProtoPortKey(sp.ClusterIP, proto, sp.Port), chain: svc, comment: name + " cluster IP"}}
 	for _, ip := range sp.ExternalIPs {
-		out = append(out, element{set: ipMap, key: string(addrProtoPortKey(ip, proto, sp.Port)), chain: ext, comment: name + " external IP"})
+		out = append(out, element{set: ipMap, key: addrProtoPortKey(ip, proto, sp.Port), chain: ext, comment: name + " external IP"})
 	}
 	if sp.NodePort != 0 {
-		out = append(out, element{set: portMap, key: string(protoPortKey(proto, sp.NodePort)), chain: ext, comment: name + " node port"})
+		out = append(out, element{set: portMap, key: protoPortKey(proto, sp.NodePort), chain: ext, comment: name + " node port"})
 	}
 	if sp.AffinityTimeout == 0 {
 		m, first := endpointsMap(slot)
 		for i, ep := range sp.Endpoints {
-			out = append(out, element{set: m, key: string(native(first + uint32(i))), val: string(endpointKey(ep))})
+			out = append(out, element{set: m, key: nativeKey(first + uint32(i)), val: endpointKey(ep)})
 		}
 	}
 	return out, nil
@@ -732,8 +750,8 @@ func (b *batch) affinityRules(sp *proxy.ServicePort, sets []string) {
 		return cat(l4protoIs(sp.Name.Protocol), []expr.Any{
 			loadSaddr(reg1),
 			&expr.Dynset{SrcRegKey: reg1, SetName: set, Operation: unix.NFT_DYNSET_OP_UPDATE, Timeout: sp.AffinityTimeout},
-			&expr.Immediate{Register: reg1, Data: endpointKey(ep)[:4]},
-			&expr.Immediate{Register: reg2, Data: endpointKey(ep)[4:6]},
+			&expr.Immediate{Register: reg1, Data: endpointKey(ep).bytes()[:4]},
+			&expr.Immediate{Register: reg2, Data: endpointKey(ep).bytes()[4:6]},
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1, RegProtoMin: reg2, Specified: true},
 		})
 	}

@@ -158,8 +158,15 @@ func send(msgs []netlink.Message) error {
 			errs = append(errs, e)
 		}
 	}
+	if len(errs) > maxErrors {
+		errs = append(errs[:maxErrors], fmt.Errorf("and %d more errors", len(errs)-maxErrors))
+	}
 	return errors.Join(errs...)
 }
+
+// maxErrors is how many of a failed batch's errors send reports: the first
+// is the cause, the ones after it are often its consequences.
+const maxErrors = 5
 
 func nlmsgAlign(n int) int { return (n + 3) &^ 3 }
 
