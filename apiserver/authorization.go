@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,6 +20,9 @@ import (
 //   - SelfSubjectRulesReview: what may I do in this namespace?
 //     (kubectl auth can-i --list); needs an authorizer that is a
 //     RuleResolver.
+//
+// authentication.k8s.io/v1 SelfSubjectReview (who am I? kubectl auth
+// whoami) is served the same way.
 func authorizationResources() []Resource {
 	gv := authorizationv1.SchemeGroupVersion
 	review := func(kind, plural string, namespaced bool, newObj func() runtime.Object) Resource {
@@ -35,6 +39,14 @@ func authorizationResources() []Resource {
 		review("SubjectAccessReview", "subjectaccessreviews", false, func() runtime.Object { return &authorizationv1.SubjectAccessReview{} }),
 		review("LocalSubjectAccessReview", "localsubjectaccessreviews", true, func() runtime.Object { return &authorizationv1.LocalSubjectAccessReview{} }),
 		review("SelfSubjectRulesReview", "selfsubjectrulesreviews", false, func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} }),
+		{
+			// Who am I? (kubectl auth whoami)
+			GroupVersionKind: authenticationv1.SchemeGroupVersion.WithKind("SelfSubjectReview"), Plural: "selfsubjectreviews",
+			New:        func() runtime.Object { return &authenticationv1.SelfSubjectReview{} },
+			NewList:    func() runtime.Object { return &authenticationv1.SelfSubjectReview{} }, // never listed
+			serve:      (*Server).serveReview,
+			createOnly: true,
+		},
 	}
 }
 
@@ -78,6 +90,15 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, res *Resour
 		o.Status = s.review(ctx, reviewUser(&o.Spec), &o.Spec)
 	case *authorizationv1.SelfSubjectRulesReview:
 		o.Status = s.rulesReview(ctx, UserFrom(ctx), o.Spec.Namespace)
+	case *authenticationv1.SelfSubjectReview:
+		u := UserFrom(ctx)
+		o.Status.UserInfo = authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}
+		for k, v := range u.Extra {
+			if o.Status.UserInfo.Extra == nil {
+				o.Status.UserInfo.Extra = map[string]authenticationv1.ExtraValue{}
+			}
+			o.Status.UserInfo.Extra[k] = v
+		}
 	}
 	return s.writeObject(w, r, nil, http.StatusCreated, obj)
 }

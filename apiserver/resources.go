@@ -27,8 +27,8 @@ const DefaultEventTTL = time.Hour
 
 // DefaultResources returns the built-in resources: core/v1, apps/v1,
 // batch/v1, coordination.k8s.io/v1, discovery.k8s.io/v1,
-// rbac.authorization.k8s.io/v1 and the access reviews of
-// authorization.k8s.io/v1. Each call returns new values the caller may
+// rbac.authorization.k8s.io/v1, the access reviews of
+// authorization.k8s.io/v1 and authentication.k8s.io/v1 SelfSubjectReview. Each call returns new values the caller may
 // change.
 func DefaultResources() []Resource {
 	rs := []Resource{
