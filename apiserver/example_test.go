@@ -58,3 +58,29 @@ func ExampleDefaultResources() {
 	fmt.Println(err)
 	// Output: <nil>
 }
+
+// Authorizers compose: system:masters may do anything, then the others in
+// order; the first that allows or denies decides.
+func ExampleUnion() {
+	readOnly := apiserver.AuthorizerFunc(func(_ context.Context, a apiserver.Attributes) (apiserver.Decision, string, error) {
+		if a.Verb == "get" || a.Verb == "list" || a.Verb == "watch" {
+			return apiserver.DecisionAllow, "", nil
+		}
+		return apiserver.DecisionNoOpinion, "read-only", nil
+	})
+	z := apiserver.Union{apiserver.PrivilegedGroups(apiserver.MastersGroup), readOnly}
+	bob := &apiserver.UserInfo{Name: "bob"}
+	admin := &apiserver.UserInfo{Name: "admin", Groups: []string{apiserver.MastersGroup}}
+	for _, a := range []apiserver.Attributes{
+		{User: bob, Verb: "list", ResourceRequest: true, Resource: "pods"},
+		{User: bob, Verb: "delete", ResourceRequest: true, Resource: "pods", Name: "web"},
+		{User: admin, Verb: "delete", ResourceRequest: true, Resource: "pods", Name: "web"},
+	} {
+		d, reason, _ := z.Authorize(context.Background(), a)
+		fmt.Printf("%s %s %v %q\n", a.User.Name, a.Verb, d == apiserver.DecisionAllow, reason)
+	}
+	// Output:
+	// bob list true ""
+	// bob delete false "read-only"
+	// admin delete true "member of the privileged group system:masters"
+}

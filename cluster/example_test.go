@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -67,9 +68,24 @@ func ExampleStartTestMaster() {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Another identity (no authorization yet: it may do anything).
+		// Another identity (no authorization: it may do anything).
 		jane := kubernetes.NewForConfigOrDie(m.ConfigFor("jane", "developers"))
 		_ = jane
+	}
+	_ = test
+}
+
+func ExampleStartTestMasterWithOptions() {
+	// In a test function:
+	test := func(t *testing.T) {
+		m := cluster.StartTestMasterWithOptions(t, cluster.TestMasterOptions{RBAC: true})
+		// The administrator may do anything; jane nothing until a role is
+		// bound to her or to group developers.
+		jane := kubernetes.NewForConfigOrDie(m.ConfigFor("jane", "developers"))
+		_, err := jane.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("jane: %v", err)
+		}
 	}
 	_ = test
 }
