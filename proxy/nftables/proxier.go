@@ -53,8 +53,14 @@ var tableNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
 // On a node that also runs Docker, Docker's FORWARD policy DROP (in the
 // iptables filter table, which with iptables-nft is another nftables
 // table) still applies to forwarded service traffic: the accept rules in
-// this table's filter-forward chain cannot override it. Such nodes need an
-// ACCEPT for the cluster network in DOCKER-USER or FORWARD as well.
+// this table's filter-forward chain cannot override it. Such nodes need
+// accepts in that table too, for example
+//
+//	iptables -I DOCKER-USER -m mark --mark 0x4000/0x4000 -j ACCEPT
+//	iptables -I DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+//	iptables -I DOCKER-USER -s <cluster CIDR> -j ACCEPT
+//
+// (what the iptables backend's KUBE-FORWARD chain does).
 type Proxier struct {
 	opts Options
 
@@ -65,9 +71,9 @@ type Proxier struct {
 	// hairpin counts the endpoints (of all service ports) at each
 	// address: the addresses in the hairpin set.
 	hairpin map[netip.Addr]int
-	// slots are the service ports' slots in the service-endpoints map;
-	// free are slots released by removed services, nextSlot the first
-	// never used.
+	// slots are the service ports' slots in the endpoints maps (see
+	// slotSize); free are slots released by removed services, nextSlot
+	// the first never used.
 	slots    map[proxy.ServicePortName]uint32
 	free     []uint32
 	nextSlot uint32

@@ -3,6 +3,7 @@ package nftables
 import (
 	"context"
 	"net/netip"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -94,6 +95,9 @@ func TestPeriodicSyncRepairs(t *testing.T) {
 }
 
 func TestNewValidatesOptions(t *testing.T) {
+	if _, err := exec.LookPath("conntrack"); err != nil {
+		t.Skip("New needs the conntrack tool (hack/test installs it):", err)
+	}
 	for _, tc := range []struct {
 		name string
 		opts Options
