@@ -21,8 +21,9 @@
 //
 // With a [PodIndex] (AuthorizerOptions.Pods), the authorizer also narrows
 // reads: a node agent may get a secret, config map, persistent volume claim
-// or service account only when a pod bound to it refers to it, and may not
-// list or watch them.
+// or service account only when a pod bound to it refers to it, may not
+// list or watch them, and may request tokens (serviceaccounts/token) only
+// for the service accounts its pods run as.
 //
 // A node agent that touches another node's pod therefore gets 403
 // Forbidden, with a message naming both nodes. Other reads (nodes, pods,

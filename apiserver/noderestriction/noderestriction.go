@@ -70,6 +70,19 @@ func (z *Authorizer) Authorize(ctx context.Context, a apiserver.Attributes) (api
 	if !ok || !a.ResourceRequest {
 		return apiserver.DecisionNoOpinion, "", nil
 	}
+	if a.APIGroup == "" && a.Resource == "serviceaccounts" && a.Subresource == "token" && z.pods != nil {
+		if a.Verb != "create" {
+			return apiserver.DecisionNoOpinion, "", nil
+		}
+		ref, err := z.pods.Referenced(ctx, node, "serviceaccounts", a.Namespace, a.Name)
+		switch {
+		case err != nil:
+			return apiserver.DecisionDeny, fmt.Sprintf("node %q: could not check which service accounts its pods run as", node), err
+		case ref:
+			return apiserver.DecisionAllow, fmt.Sprintf("a pod bound to node %q runs as service account %q", node, a.Namespace+"/"+a.Name), nil
+		}
+		return apiserver.DecisionDeny, fmt.Sprintf("node %q may only request tokens of the service accounts its pods run as, and none runs as %q", node, a.Namespace+"/"+a.Name), nil
+	}
 	if kind, ok := referencedResources[a.Resource]; ok && a.APIGroup == "" && a.Subresource == "" && z.pods != nil {
 		switch a.Verb {
 		case "get":

@@ -56,13 +56,18 @@ func (fakePods) Referenced(_ context.Context, node, resource, namespace, name st
 	if namespace == "broken" {
 		return false, errors.New("store unavailable")
 	}
-	return node == "n1" && resource == "secrets" && namespace == "default" && name == "mine", nil
+	return node == "n1" && (resource == "secrets" || resource == "serviceaccounts") && namespace == "default" && name == "mine", nil
 }
 
 func TestAuthorizerReads(t *testing.T) {
 	z := NewAuthorizer(AuthorizerOptions{Pods: fakePods{}})
 	attrs := func(verb, resource, name string) apiserver.Attributes {
 		return apiserver.Attributes{User: n1, Verb: verb, ResourceRequest: true, Resource: resource, Namespace: "default", Name: name}
+	}
+	token := func(name string) apiserver.Attributes {
+		a := attrs("create", "serviceaccounts", name)
+		a.Subresource = "token"
+		return a
 	}
 	for _, tt := range []struct {
 		a      apiserver.Attributes
@@ -76,6 +81,8 @@ func TestAuthorizerReads(t *testing.T) {
 		{attrs("get", "configmaps", "mine"), apiserver.DecisionDeny, "config map"},
 		{attrs("update", "secrets", "mine"), apiserver.DecisionNoOpinion, ""},
 		{attrs("get", "services", "x"), apiserver.DecisionNoOpinion, ""},
+		{token("mine"), apiserver.DecisionAllow, "runs as service account"},
+		{token("theirs"), apiserver.DecisionDeny, `none runs as "default/theirs"`},
 	} {
 		d, reason, err := z.Authorize(context.Background(), tt.a)
 		if err != nil || d != tt.want || !strings.Contains(reason, tt.reason) {
