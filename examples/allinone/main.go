@@ -252,8 +252,8 @@ func printReady(out io.Writer, m *cluster.Master, nd node) {
 	fmt.Fprintf(out, `gantry all-in-one is running: master and node %q.
 
   API server  %s
-              TLS with client certificates; no authorization yet (every
-              authenticated user may do anything)
+              TLS with client certificates; RBAC (the kubeconfig below
+              is in system:masters; other users get what roles allow)
   etcd        %s
   PKI         %s
   kubeconfig  %s (user admin, group system:masters)
