@@ -57,7 +57,8 @@ func elementMessages(table, set string, els []element, del bool) []netlink.Messa
 			}
 			if el.comment != "" {
 				// userdata: NFTNL_UDATA_SET_ELEM_COMMENT, length, text, NUL
-				ud := append([]byte{0, byte(len(el.comment) + 1)}, el.comment...)
+				c := shortComment(el.comment)
+				ud := append([]byte{0, byte(len(c) + 1)}, c...)
 				e = attr(e, unix.NFTA_SET_ELEM_USERDATA, append(ud, 0))
 			}
 		}
@@ -107,3 +108,14 @@ func pad(b []byte, n int) []byte {
 
 // verdictGoto is NFT_GOTO (-4) as the kernel reads it.
 var verdictGoto = func() uint32 { v := int32(unix.NFT_GOTO); return uint32(v) }()
+
+// shortComment cuts a comment to what the kernel keeps (userdata records
+// have a one-byte length; comments are at most 128 bytes in nft).
+func shortComment(s string) string {
+	if len(s) > maxComment {
+		return s[:maxComment]
+	}
+	return s
+}
+
+const maxComment = 128

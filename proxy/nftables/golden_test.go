@@ -80,6 +80,11 @@ var goldenCases = []goldenCase{
 	{"nodeport-affinity-externalip", Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}, func() []*proxy.ServicePort { return []*proxy.ServicePort{front()} }},
 	{"no-endpoints", Options{}, func() []*proxy.ServicePort { return []*proxy.ServicePort{empty()} }},
 	{"protocols-masquerade-all", Options{MasqueradeAll: true}, func() []*proxy.ServicePort { return []*proxy.ServicePort{dns(), sctp()} }},
+	{"long-names", Options{}, func() []*proxy.ServicePort {
+		sp := front()
+		sp.Name = portName(strings.Repeat("n", 63), strings.Repeat("s", 63), strings.Repeat("p", 15), v1.ProtocolTCP)
+		return []*proxy.ServicePort{sp}
+	}},
 	{"nodeport-addresses-table", Options{
 		TableName:         "gantry-test",
 		NodePortAddresses: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("10.0.0.1/32")},

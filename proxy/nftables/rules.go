@@ -351,7 +351,7 @@ func (b *batch) named(name string) *nftables.Set {
 func (b *batch) rule(chain, comment string, exprs ...expr.Any) {
 	r := &nftables.Rule{Table: b.table, Chain: b.chain(chain), Exprs: exprs}
 	if comment != "" {
-		r.UserData = userdata.AppendString(nil, userdata.TypeComment, comment)
+		r.UserData = userdata.AppendString(nil, userdata.TypeComment, shortComment(comment))
 	}
 	b.c.AddRule(r)
 }
@@ -637,7 +637,7 @@ func (b *batch) addServiceObjects(old, sp *proxy.ServicePort) error {
 		s := &nftables.Set{
 			Table: b.table, Name: name, KeyType: nftables.TypeIPAddr,
 			HasTimeout: true, Dynamic: true, Size: 65535,
-			Comment: fmt.Sprintf("clients of %s pinned to %s", sp.Name, sp.Endpoints[i].AddrPort()),
+			Comment: shortComment(fmt.Sprintf("clients of %s pinned to %s", sp.Name, sp.Endpoints[i].AddrPort())),
 		}
 		if err := b.c.AddSet(s, nil); err != nil {
 			return err
