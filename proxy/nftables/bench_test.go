@@ -117,10 +117,30 @@ func report(b *testing.B, elements int, cpu time.Duration, baseWall, baseCPU tim
 // endpoints each into a fresh network namespace, against `nft -f` of an
 // equivalent ruleset loaded the same way (x-nft-f is the ratio).
 func BenchmarkFullSync(b *testing.B) {
+	benchFull(b, []int{1000, 5000, 10000}, "", benchState)
+}
+
+// BenchmarkFullSyncOn100Nodes is BenchmarkFullSync at 10,000 services
+// with the endpoints spread over 100 nodes and the proxier told its node
+// (Options.NodeName): only the local endpoints go into the hairpin set,
+// as on a real node.
+func BenchmarkFullSyncOn100Nodes(b *testing.B) {
+	benchFull(b, []int{10000}, "node-0", func(n int) *proxy.State {
+		state := benchState(n)
+		for _, sp := range state.Services {
+			for i := range sp.Endpoints {
+				sp.Endpoints[i].NodeName = fmt.Sprintf("node-%d", sp.Endpoints[i].Addr.As4()[3]%100)
+			}
+		}
+		return state
+	})
+}
+
+func benchFull(b *testing.B, sizes []int, nodeName string, makeState func(int) *proxy.State) {
 	proxytest.RequireRoot(b)
-	for _, n := range []int{1000, 5000, 10000} {
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("mode=nftables/services=%d", n), func(b *testing.B) {
-			state := benchState(n)
+			state := makeState(n)
 			baseWall, baseCPU := nftLoad(b, baselineRuleset(state))
 			var elements int
 			var cpu time.Duration
@@ -128,7 +148,7 @@ func BenchmarkFullSync(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				node := proxytest.NewNetns(b, "gnft-bench")
-				p, err := New(Options{ClusterCIDR: netip.MustParsePrefix("10.128.0.0/9")})
+				p, err := New(Options{ClusterCIDR: netip.MustParsePrefix("10.128.0.0/9"), NodeName: nodeName})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -80,6 +80,12 @@ var goldenCases = []goldenCase{
 	{"nodeport-affinity-externalip", Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}, func() []*proxy.ServicePort { return []*proxy.ServicePort{front()} }},
 	{"no-endpoints", Options{}, func() []*proxy.ServicePort { return []*proxy.ServicePort{empty()} }},
 	{"protocols-masquerade-all", Options{MasqueradeAll: true}, func() []*proxy.ServicePort { return []*proxy.ServicePort{dns(), sctp()} }},
+	{"hairpin-local-endpoints", Options{NodeName: "node-a"}, func() []*proxy.ServicePort {
+		sp := web()
+		sp.Endpoints[0].NodeName = "node-a"
+		sp.Endpoints[1].NodeName = "node-b" // not in the hairpin set
+		return []*proxy.ServicePort{sp}     // Endpoints[2]: node unknown
+	}},
 	{"long-names", Options{}, func() []*proxy.ServicePort {
 		sp := front()
 		sp.Name = portName(strings.Repeat("n", 63), strings.Repeat("s", 63), strings.Repeat("p", 15), v1.ProtocolTCP)

@@ -41,6 +41,11 @@ type Options struct {
 	// MasqueradeBit is the packet mark bit for masquerading (0-31);
 	// zero means 14, kube-proxy's default.
 	MasqueradeBit int
+	// NodeName is the node the proxier runs on. Optional: when set, only
+	// endpoints on this node (or on an unknown one) go into the hairpin
+	// set, since only they can reach themselves through this node's
+	// rules; on a big cluster that is most of the set's elements saved.
+	NodeName string
 }
 
 var tableNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
@@ -275,7 +280,9 @@ func (p *Proxier) fullSync(ctx context.Context, c *batchConn, state *proxy.State
 		b.add(els...)
 		count += p.serviceCount(sp)
 		for _, ep := range sp.Endpoints {
-			hairpin[ep.Addr]++
+			if p.mayHairpin(ep) {
+				hairpin[ep.Addr]++
+			}
 		}
 	}
 	hp := make([]element, 0, len(hairpin))
@@ -348,13 +355,17 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 		if ch.old != nil {
 			count -= p.serviceCount(ch.old)
 			for _, ep := range ch.old.Endpoints {
-				hairpinDelta[ep.Addr]--
+				if p.mayHairpin(ep) {
+					hairpinDelta[ep.Addr]--
+				}
 			}
 		}
 		if ch.cur != nil {
 			count += p.serviceCount(ch.cur)
 			for _, ep := range ch.cur.Endpoints {
-				hairpinDelta[ep.Addr]++
+				if p.mayHairpin(ep) {
+					hairpinDelta[ep.Addr]++
+				}
 			}
 		}
 	}
@@ -425,6 +436,12 @@ func (p *Proxier) incrementalSync(ctx context.Context, c *batchConn, state *prox
 	}
 	p.prev, p.count, p.maps = state, count, maps
 	return cerr
+}
+
+// mayHairpin reports whether ep can connect to itself through this node:
+// whether its address belongs in the hairpin set.
+func (p *Proxier) mayHairpin(ep proxy.Endpoint) bool {
+	return p.opts.NodeName == "" || ep.NodeName == "" || ep.NodeName == p.opts.NodeName
 }
 
 // mapsFor is how many endpoints maps n slots need.
