@@ -266,4 +266,24 @@ func TestEscalation(t *testing.T) {
 		_, err := bob.RbacV1().RoleBindings("default").Create(ctx, binding("bob-view", "ClusterRole", "view"), metav1.CreateOptions{})
 		return err == nil
 	})
+
+	// A namespace admin (admin bound in kube-public) may hand out edit
+	// there, but not cluster-admin, and not edit elsewhere.
+	alice := kubernetes.NewForConfigOrDie(s.ConfigFor("alice"))
+	adminBinding := binding("alice-admin", "ClusterRole", "admin")
+	adminBinding.Subjects[0].Name = "alice"
+	_, err = admin.RbacV1().RoleBindings("kube-public").Create(ctx, adminBinding, metav1.CreateOptions{})
+	mustCreate(err)
+	waitFor(t, "alice's admin binding", func() bool {
+		_, err := alice.RbacV1().RoleBindings("kube-public").Create(ctx, binding("carol-edit", "ClusterRole", "edit"), metav1.CreateOptions{})
+		return err == nil
+	})
+	_, err = alice.RbacV1().RoleBindings("kube-public").Create(ctx, binding("carol-root", "ClusterRole", "cluster-admin"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("a namespace admin binds cluster-admin: %v", err)
+	}
+	_, err = alice.RbacV1().RoleBindings("default").Create(ctx, binding("carol-edit", "ClusterRole", "edit"), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("a namespace admin binds in another namespace: %v", err)
+	}
 }
