@@ -255,7 +255,9 @@ func (m *Master) NodeKubeconfig(name string) string {
 // ProxyKubeconfig returns the path of the service proxies' kubeconfig
 // (user system:kube-proxy), <DataDir>/kube-proxy.kubeconfig, written like
 // NodeKubeconfig.
-func (m *Master) ProxyKubeconfig() string { return filepath.Join(m.cfg.DataDir, "kube-proxy.kubeconfig") }
+func (m *Master) ProxyKubeconfig() string {
+	return filepath.Join(m.cfg.DataDir, "kube-proxy.kubeconfig")
+}
 
 // EtcdEndpoints returns the client URLs of the etcd the master uses: the
 // embedded member's (its port changes from one start to the next) or

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gantryhq/gantry/proxy"
 	"github.com/gantryhq/gantry/proxy/iptables"
+	"github.com/gantryhq/gantry/proxy/nftables"
 )
 
 // Service proxy modes of a node (--proxy-mode).
@@ -23,17 +26,21 @@ const (
 	// ProxyIPTables programs services as iptables NAT rules
 	// (proxy/iptables).
 	ProxyIPTables = "iptables"
+	// ProxyNFTables programs services as an nftables table with verdict
+	// maps (proxy/nftables): built for many services. On a Docker host its
+	// forwarded traffic also needs the overlay's forwarding rules
+	// (OverlayConfig), since Docker's FORWARD policy is DROP.
+	ProxyNFTables = "nftables"
 )
 
 // ProxyModes lists the accepted values of NodeConfig.ProxyMode.
-var ProxyModes = []string{ProxyIPTables, ProxyNone}
+var ProxyModes = []string{ProxyIPTables, ProxyNFTables, ProxyNone}
 
 func validProxyMode(m string) error {
-	switch m {
-	case "", ProxyNone, ProxyIPTables:
+	if m == "" || slices.Contains(ProxyModes, m) {
 		return nil
 	}
-	return fmt.Errorf("cluster: proxy mode %q: want %s or %s", m, ProxyIPTables, ProxyNone)
+	return fmt.Errorf("cluster: proxy mode %q: want one of %s", m, strings.Join(ProxyModes, ", "))
 }
 
 // newProxier returns the proxier of cfg's mode, or nil for ProxyNone.
@@ -41,22 +48,27 @@ func newProxier(cfg NodeConfig) (proxy.Proxier, error) {
 	switch cfg.ProxyMode {
 	case ProxyIPTables:
 		return iptables.New(iptables.Options{ClusterCIDR: cfg.ClusterCIDR})
+	case ProxyNFTables:
+		return nftables.New(nftables.Options{ClusterCIDR: cfg.ClusterCIDR, NodeName: cfg.Name})
 	default:
 		return nil, nil
 	}
 }
 
-// CleanupProxy removes the rules a node's service proxy of mode left on
-// this host (kube-proxy --cleanup).
-func CleanupProxy(ctx context.Context, mode string) error {
-	if err := validProxyMode(mode); err != nil {
-		return err
+// CleanupProxy removes the rules a node's service proxy left on this host
+// (kube-proxy --cleanup), of every mode.
+func CleanupProxy(ctx context.Context) error {
+	var errs []error
+	for _, mode := range []string{ProxyIPTables, ProxyNFTables} {
+		p, err := newProxier(NodeConfig{ProxyMode: mode})
+		if err == nil {
+			err = p.Cleanup(ctx)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", mode, err))
+		}
 	}
-	p, err := newProxier(NodeConfig{ProxyMode: mode})
-	if err != nil || p == nil {
-		return err
-	}
-	return p.Cleanup(ctx)
+	return errors.Join(errs...)
 }
 
 // runProxy runs the node's service proxy until ctx is done, serving its

@@ -103,7 +103,7 @@ live in --data-dir and survive restarts.`,
 				cidr = cluster.DefaultClusterCIDR
 			}
 			if cleanup {
-				if err := cluster.CleanupProxy(cmd.Context(), cluster.ProxyIPTables); err != nil {
+				if err := cluster.CleanupProxy(cmd.Context()); err != nil {
 					return err
 				}
 				ocfg := cluster.OverlayConfig{Network: cidr, Backend: overlayBackend, SubnetFile: subnetFile(cfg.DataDir)}

@@ -106,7 +106,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 	}
 	subnetFile := filepath.Join(f.dataDir, "subnet.env")
 	if f.cleanup {
-		if err := cluster.CleanupProxy(ctx, cluster.ProxyIPTables); err != nil {
+		if err := cluster.CleanupProxy(ctx); err != nil {
 			return err
 		}
 		backend := f.overlay

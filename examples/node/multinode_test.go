@@ -42,10 +42,11 @@ type host struct {
 
 // TestMultiNode runs a master and two nodes as separate processes, each
 // node in its own network namespace with its own Docker daemon, pod subnet
-// and service proxy, joined by the vxlan overlay: pods spread over both
-// nodes, a Service answers by cluster IP from both nodes (reaching pods on
-// both, across the overlay) and by node port on both; a stopped node turns
-// NotReady and its pods are recreated on the other.
+// and service proxy (iptables on one, nftables on the other), joined by the
+// vxlan overlay: pods spread over both nodes, a Service answers by cluster
+// IP from both nodes (reaching pods on both, across the overlay) and by
+// node port on both; a stopped node turns NotReady and its pods are
+// recreated on the other.
 func TestMultiNode(t *testing.T) {
 	requireRootDocker(t)
 	var rb [3]byte
@@ -97,7 +98,9 @@ func TestMultiNode(t *testing.T) {
 			"--kubeconfig", filepath.Join(dir, "master", "nodes", h.name+".kubeconfig"),
 			"--proxy-kubeconfig", filepath.Join(dir, "master", "kube-proxy.kubeconfig"),
 			"--node-name", h.name, "--node-ip", h.ip.String(), "--etcd-servers", etcdURL,
-			"--data-dir", dataDir}
+			"--data-dir", dataDir,
+			// One node proxies with iptables, the other with nftables.
+			"--proxy-mode", []string{"iptables", "nftables"}[i]}
 		h.node = proctest.Start(t, "nsenter", args...)
 		t.Cleanup(func() {
 			// The node's rules, routes and devices live in its namespace;
@@ -124,7 +127,12 @@ func TestMultiNode(t *testing.T) {
 		return err == nil && strings.Count(out, " Ready ") == 2, out + hosts[0].node.Stderr() + hosts[1].node.Stderr()
 	})
 
-	k.Run(t, "create", "deployment", "web", "--image=gantry.local/echo:1.0", "--replicas=4")
+	// A soft topology spread constraint spreads the replicas (a hard one
+	// would keep the replacements of the lost node's pods Pending: that node
+	// stays in the topology).
+	manifest := filepath.Join(dir, "web.yaml")
+	require.NoError(t, os.WriteFile(manifest, []byte(webDeployment), 0o644))
+	k.Run(t, "apply", "-f", manifest)
 	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
 	// podNodes counts the running replicas per node, leaving out those
 	// being deleted (on a node that is gone they stay Terminating, as in
@@ -190,6 +198,30 @@ func TestMultiNode(t *testing.T) {
 		return err == nil && strings.Contains(body, "hostname: web-"), fmt.Sprint(body, err)
 	})
 }
+
+const webDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: ScheduleAnyway
+        labelSelector:
+          matchLabels: {app: web}
+      containers:
+      - name: echo
+        image: gantry.local/echo:1.0
+`
 
 func hostname(body string) string {
 	for _, line := range strings.Split(body, "\n") {
