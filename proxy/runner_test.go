@@ -84,7 +84,7 @@ func startRunner(t *testing.T, rec *recorder, client *fake.Clientset) *Runner {
 func newService(i int) *v1.Service {
 	return &v1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "svc-" + string(rune('a'+i))},
-		Spec: v1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []v1.ServicePort{{Port: 80, Protocol: v1.ProtocolTCP}}},
+		Spec:       v1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []v1.ServicePort{{Port: 80, Protocol: v1.ProtocolTCP}}},
 	}
 }
 

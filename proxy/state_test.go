@@ -52,8 +52,8 @@ func TestBuildState(t *testing.T) {
 		slices: []*discoveryv1.EndpointSlice{
 			slice("web", "web-b", "http", 8080, v1.ProtocolTCP, endpoint("10.244.2.2", ptr.To(true), nil)),
 			slice("web", "web-a", "http", 8080, v1.ProtocolTCP,
-				endpoint("10.244.1.1", nil, nil),                     // unknown readiness counts as ready
-				endpoint("10.244.1.9", ptr.To(false), nil),           // not ready
+				endpoint("10.244.1.1", nil, nil),                    // unknown readiness counts as ready
+				endpoint("10.244.1.9", ptr.To(false), nil),          // not ready
 				endpoint("10.244.1.8", ptr.To(true), ptr.To(true))), // terminating
 			slice("other", "other-a", "http", 8080, v1.ProtocolTCP, endpoint("10.244.9.9", nil, nil)),
 		},
@@ -90,7 +90,9 @@ func TestBuildState(t *testing.T) {
 	}, {
 		name: "headless, ExternalName and IPv6-only services are not proxied",
 		services: []*v1.Service{
-			service("headless", func(s *v1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ClusterIPNone, []string{v1.ClusterIPNone} }),
+			service("headless", func(s *v1.Service) {
+				s.Spec.ClusterIP, s.Spec.ClusterIPs = v1.ClusterIPNone, []string{v1.ClusterIPNone}
+			}),
 			service("ext", func(s *v1.Service) {
 				s.Spec.Type, s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.ExternalName = v1.ServiceTypeExternalName, "", nil, "example.com"
 			}),

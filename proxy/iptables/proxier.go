@@ -173,18 +173,19 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 		// A sync without changes is the periodic one: repair everything.
 		full = len(changed) == 0 && len(removed) == 0
 	}
+	var missingHooks []hook
 	if full {
-		if err := p.ensureHooks(); err != nil {
-			return err
-		}
-		present, err := p.presentChains(ctx)
+		present, missing, err := p.inspect(ctx)
 		if err != nil {
 			return err
 		}
-		p.chains = present
+		p.chains, missingHooks = present, missing
 	}
 
 	r, want := p.render(state, full, changed)
+	for _, h := range missingHooks {
+		r.hook(h)
+	}
 	// Delete the per-service chains no longer wanted.
 	var stale []string
 	for c := range p.chains {
@@ -265,20 +266,49 @@ func serviceChainRules(sp *proxy.ServicePort, o *Options) int {
 	return n
 }
 
-// presentChains lists the per-service chains of this proxier in the nat
-// table, to adopt what an earlier process left.
-func (p *Proxier) presentChains(ctx context.Context) (map[string]struct{}, error) {
-	out, err := p.run(ctx, nil, p.opts.Command+"-save", "-t", "nat")
-	if err != nil {
-		return nil, fmt.Errorf("iptables proxier: %w", err)
-	}
-	chains := map[string]struct{}{}
-	for _, c := range p.ownChains(out) {
-		if p.isServiceChain(c) {
-			chains[c] = struct{}{}
+// inspect reads the nat and filter tables (one iptables-save each): the
+// per-service chains of this proxier present in nat, to adopt what an
+// earlier process left, and the hooks missing from the built-in chains.
+// A full sync thus costs two reads of the tables however many services
+// there are, instead of one iptables call per hook.
+func (p *Proxier) inspect(ctx context.Context) (chains map[string]struct{}, missing []hook, err error) {
+	chains = map[string]struct{}{}
+	for _, table := range []string{"nat", "filter"} {
+		out, err := p.run(ctx, nil, p.opts.Command+"-save", "-t", table)
+		if err != nil {
+			return nil, nil, fmt.Errorf("iptables proxier: %w", err)
+		}
+		if table == "nat" {
+			for _, c := range p.ownChains(out) {
+				if p.isServiceChain(c) {
+					chains[c] = struct{}{}
+				}
+			}
+		}
+		for _, h := range p.hooks() {
+			if h.table == table && !hasHook(out, h) {
+				missing = append(missing, h)
+			}
 		}
 	}
-	return chains, nil
+	return chains, missing, nil
+}
+
+// hasHook reports whether iptables-save output holds hook h: a rule in its
+// built-in chain with its comment and target.
+func hasHook(save []byte, h hook) bool {
+	prefix := "-A " + h.chain + " "
+	comment := `--comment "` + h.comment() + `"`
+	suffix := "-j " + h.target()
+	sc := bufio.NewScanner(bytes.NewReader(save))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, prefix) && strings.HasSuffix(line, suffix) && strings.Contains(line, comment) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Proxier) isServiceChain(c string) bool {
@@ -314,6 +344,32 @@ type hook struct {
 	args         []string
 }
 
+// target is the chain the hook jumps to (its args end with -j target).
+func (h hook) target() string { return h.args[len(h.args)-1] }
+
+// comment is the hook's comment.
+func (h hook) comment() string {
+	for i, a := range h.args {
+		if a == "--comment" && i+1 < len(h.args) {
+			return h.args[i+1]
+		}
+	}
+	return ""
+}
+
+// restoreArgs is the hook's rule as iptables-restore reads it (the comment
+// quoted).
+func (h hook) restoreArgs() string {
+	parts := make([]string, len(h.args))
+	for i, a := range h.args {
+		if i > 0 && h.args[i-1] == "--comment" {
+			a = `"` + a + `"`
+		}
+		parts[i] = a
+	}
+	return strings.Join(parts, " ")
+}
+
 func (p *Proxier) hooks() []hook {
 	n := p.names
 	comment := func(s string) []string { return []string{"-m", "comment", "--comment", s} }
@@ -334,38 +390,6 @@ func (p *Proxier) hooks() []hook {
 	}
 }
 
-// ensureHooks creates the proxier's fixed chains and puts the jumps to
-// them first in the built-in chains (before Docker's FORWARD rules).
-func (p *Proxier) ensureHooks() error {
-	n := p.names
-	for _, c := range []struct{ table, chain string }{
-		{"nat", n.services}, {"nat", n.nodePorts}, {"nat", n.postrouting}, {"nat", n.markMasq},
-		{"filter", n.filterServices}, {"filter", n.externalServices}, {"filter", n.forward},
-	} {
-		ok, err := p.ipt.ChainExists(c.table, c.chain)
-		if err != nil {
-			return fmt.Errorf("iptables proxier: chain %s/%s: %w", c.table, c.chain, err)
-		}
-		if !ok {
-			if err := p.ipt.NewChain(c.table, c.chain); err != nil {
-				return fmt.Errorf("iptables proxier: create chain %s/%s: %w", c.table, c.chain, err)
-			}
-		}
-	}
-	for _, h := range p.hooks() {
-		ok, err := p.ipt.Exists(h.table, h.chain, h.args...)
-		if err != nil {
-			return fmt.Errorf("iptables proxier: hook %s/%s: %w", h.table, h.chain, err)
-		}
-		if !ok {
-			if err := p.ipt.Insert(h.table, h.chain, 1, h.args...); err != nil {
-				return fmt.Errorf("iptables proxier: hook %s/%s: %w", h.table, h.chain, err)
-			}
-		}
-	}
-	return nil
-}
-
 // Cleanup removes the hooks and every chain whose name starts with the
 // proxier's prefix, in the nat and filter tables.
 func (p *Proxier) Cleanup(ctx context.Context) error {
@@ -378,8 +402,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	for _, h := range p.hooks() {
 		// A jump to a chain that is gone cannot exist (and iptables
 		// cannot even check for it).
-		target := h.args[len(h.args)-1]
-		if ok, err := p.ipt.ChainExists(h.table, target); err != nil || !ok {
+		if ok, err := p.ipt.ChainExists(h.table, h.target()); err != nil || !ok {
 			continue
 		}
 		if err := p.ipt.DeleteIfExists(h.table, h.chain, h.args...); err != nil {

@@ -146,3 +146,45 @@ func TestChainNamesFit(t *testing.T) {
 		}
 	}
 }
+
+// TestPeriodicSyncRepairsHooks removes a hook and a service chain behind
+// the proxier's back: the next sync without changes (the periodic one)
+// puts them back, once.
+func TestPeriodicSyncRepairsHooks(t *testing.T) {
+	proxytest.RequireRoot(t)
+	node := proxytest.NewNetns(t, "gpi")
+	ctx := context.Background()
+	var p *Proxier
+	if err := node.Do(func() (err error) { p, err = New(Options{}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	state := proxy.NewState(&proxy.ServicePort{
+		Name:      proxy.ServicePortName{Namespace: "default", Name: "web", Protocol: v1.ProtocolTCP},
+		ClusterIP: netip.MustParseAddr("10.96.0.10"), Port: 80,
+		Endpoints: []proxy.Endpoint{{Addr: netip.MustParseAddr("10.244.1.5"), Port: 8080}},
+	})
+	sync := func() {
+		t.Helper()
+		if err := node.Do(func() error { return p.Sync(ctx, state) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	want := dump(t, node, "KUBE")
+	if _, err := node.Run(ctx, "iptables", "-t", "nat", "-D", "PREROUTING", "-m", "comment", "--comment", "service portals", "-j", "KUBE-SERVICES"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Run(ctx, "iptables", "-t", "nat", "-F", p.names.svcChain(state.Services[0].Name)); err != nil {
+		t.Fatal(err)
+	}
+	if dump(t, node, "KUBE") == want {
+		t.Fatal("the rules did not change")
+	}
+	sync()
+	if got := dump(t, node, "KUBE"); got != want {
+		t.Fatalf("after the repairing sync:\n%s\nwant:\n%s", got, want)
+	}
+	if err := node.Do(func() error { return p.Cleanup(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+}

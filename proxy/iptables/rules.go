@@ -268,6 +268,16 @@ func (r *renderer) deleteChain(name string) {
 	fmt.Fprintf(&r.natRules, "-X %s\n", name)
 }
 
+// hook writes the insertion of a missing hook at the top of its built-in
+// chain; the proxier's chains it jumps to are declared in the same input.
+func (r *renderer) hook(h hook) {
+	buf := &r.natRules
+	if h.table == "filter" {
+		buf = &r.filterRules
+	}
+	fmt.Fprintf(buf, "-I %s 1 %s\n", h.chain, h.restoreArgs())
+}
+
 // bytes returns the iptables-restore input.
 func (r *renderer) bytes() []byte {
 	var b bytes.Buffer
