@@ -246,7 +246,8 @@ func (m *Master) AdminKubeconfig() string { return filepath.Join(m.cfg.DataDir, 
 
 // NodeKubeconfig returns the path of the kubeconfig of node agent name (one
 // of MasterConfig.NodeNames), <DataDir>/nodes/<name>.kubeconfig: its own
-// client certificate and the API server at the advertise address. The file
+// client certificate and the API server's address (the advertise address
+// when it listens on every interface). The file
 // is (re)written each start, before Ready; copy it to the node.
 func (m *Master) NodeKubeconfig(name string) string {
 	return filepath.Join(m.cfg.DataDir, "nodes", name+".kubeconfig")
@@ -490,8 +491,12 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := pki.WriteKubeconfig(m.AdminKubeconfig(), p.Kubeconfig(url, p.Admin)); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	// Nodes reach the API server at the advertise address.
-	nodeURL := "https://" + net.JoinHostPort(m.cfg.AdvertiseAddress, strconv.Itoa(port))
+	// Nodes reach the API server where it listens: at the advertise
+	// address when it listens on every interface.
+	nodeURL := url
+	if ip, err := netip.ParseAddr(m.cfg.BindAddress); err == nil && ip.IsUnspecified() && m.cfg.AdvertiseAddress != "" {
+		nodeURL = "https://" + net.JoinHostPort(m.cfg.AdvertiseAddress, strconv.Itoa(port))
+	}
 	for _, name := range m.cfg.NodeNames {
 		if err := pki.WriteKubeconfig(m.NodeKubeconfig(name), p.Kubeconfig(nodeURL, p.Nodes[name])); err != nil {
 			return fmt.Errorf("cluster: %w", err)

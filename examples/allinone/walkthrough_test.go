@@ -22,7 +22,8 @@ import (
 )
 
 // TestWalkthrough is the README's walkthrough, scripted with the real
-// kubectl against the all-in-one on Docker: healthy components and a Ready
+// kubectl against the all-in-one on Docker, started with the README's run
+// command (hack/run): healthy components and a Ready
 // node, a deployment of the local echo image exposed on a node port and
 // reached with HTTP, its cluster IP reached from another pod, scale,
 // logs, exec, cordon, drain, and delete.
@@ -50,14 +51,20 @@ func TestWalkthrough(t *testing.T) {
 			}
 		}
 	})
+	// The cluster starts with the README's run command, as a new user types
+	// it (hack/run installs what is missing, starts dockerd and runs the
+	// all-in-one), but with this test's data dir and free ports.
+	args := readmeRunCommand(t)
+	require.Equal(t, []string{"./hack/run", "--data-dir", "/tmp/gantry"}, args, "the README's run command changed: update this test")
 	proxyPort := strconv.Itoa(proctest.FreePort(t))
-	p, _ := proctest.StartServer(t, bin, "--secure-port", ready, 5*time.Minute,
-		"--data-dir", dataDir, "--runtime", "docker", "--node-name", nodeName, "--node-agent-port", "0",
+	p := proctest.StartGroup(t, "../..", args[0], "--data-dir", dataDir,
+		"--secure-port", strconv.Itoa(proctest.FreePort(t)), "--node-name", nodeName, "--node-agent-port", "0",
 		"--proxy-health-port", proxyPort)
 	t.Cleanup(func() {
 		p.Signal(syscall.SIGINT)
 		p.Wait(time.Minute)
 	})
+	p.WaitOutput(ready, 5*time.Minute)
 	require.Contains(t, p.Stdout(), "iptables: cluster IPs and node ports answer")
 	require.Contains(t, p.Stdout(), "vxlan over network 10.244.0.0/16")
 	wait := func(what string, cond func() (bool, string)) {
@@ -145,6 +152,20 @@ func TestWalkthrough(t *testing.T) {
 	})
 	_, err = httpGet("http://" + net.JoinHostPort(clusterIP, "80") + "/")
 	require.Error(t, err, "a deleted service does not answer")
+}
+
+// readmeRunCommand returns the run command of the README's "two commands".
+func readmeRunCommand(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "./hack/run ") {
+			return strings.Fields(line)
+		}
+	}
+	t.Fatal("no ./hack/run line in README.md")
+	return nil
 }
 
 func httpGet(url string) (string, error) {

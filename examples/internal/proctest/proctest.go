@@ -66,6 +66,7 @@ type Process struct {
 	stdout syncBuffer
 	stderr syncBuffer
 	exited chan struct{}
+	group  bool // signals go to the process group
 	err    error // Wait's result, set before exited is closed
 }
 
@@ -73,11 +74,26 @@ type Process struct {
 // runs.
 func Start(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	return start(t, exec.Command(bin, args...), false)
+}
+
+// StartGroup starts bin with args in directory dir, in a process group of
+// its own: Signal and the final kill go to the whole group. It is for
+// scripts and `go run`, whose work is done by a child process.
+func StartGroup(t testing.TB, dir, bin string, args ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return start(t, cmd, true)
+}
+
+func start(t testing.TB, cmd *exec.Cmd, group bool) *Process {
+	t.Helper()
+	p := &Process{t: t, exited: make(chan struct{}), cmd: cmd, group: group}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
@@ -87,12 +103,19 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 		select {
 		case <-p.exited:
 		default:
-			p.cmd.Process.Kill()
+			p.kill(syscall.SIGKILL)
 			<-p.exited
-			t.Logf("killed %s; stdout:\n%s\nstderr:\n%s", bin, p.Stdout(), p.Stderr())
+			t.Logf("killed %s; stdout:\n%s\nstderr:\n%s", cmd.Path, p.Stdout(), p.Stderr())
 		}
 	})
 	return p
+}
+
+func (p *Process) kill(sig syscall.Signal) error {
+	if p.group {
+		return syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // Stdout and Stderr return what the process wrote so far.
@@ -104,10 +127,10 @@ func (p *Process) Stderr() string { return p.stderr.String() }
 // Exited returns a channel closed when the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
-// Signal sends sig to the process.
-func (p *Process) Signal(sig os.Signal) {
+// Signal sends sig to the process (to its group, for StartGroup).
+func (p *Process) Signal(sig syscall.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.kill(sig); err != nil {
 		p.t.Fatalf("signal %v: %v", sig, err)
 	}
 }
