@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -151,5 +152,43 @@ func TestDiff(t *testing.T) {
 	}
 	if got := next.Lookup(ServicePortName{Namespace: "ns", Name: "zz"}); got != nil {
 		t.Errorf("Lookup(zz) = %v, want nil", got)
+	}
+}
+
+func TestStaleUDPFlows(t *testing.T) {
+	a := netip.MustParseAddr
+	dns := func(eps ...Endpoint) *ServicePort {
+		return &ServicePort{
+			Name:      ServicePortName{Namespace: "kube-system", Name: "dns", Protocol: v1.ProtocolUDP},
+			ClusterIP: a("10.96.0.10"), Port: 53, NodePort: 30053, ExternalIPs: []netip.Addr{a("198.51.100.1")},
+			Endpoints: eps,
+		}
+	}
+	web := &ServicePort{Name: ServicePortName{Namespace: "default", Name: "web", Protocol: v1.ProtocolTCP}, ClusterIP: a("10.96.0.20"), Port: 80}
+	e1, e2 := Endpoint{Addr: a("10.244.1.1"), Port: 53}, Endpoint{Addr: a("10.244.2.2"), Port: 53}
+	for _, tc := range []struct {
+		name       string
+		prev, next *State
+		want       [][]string
+	}{
+		{"no previous state", nil, NewState(dns(e1)), nil},
+		{"unchanged", NewState(dns(e1, e2), web), NewState(dns(e1, e2), web), nil},
+		{"endpoint gone: its flows to every address of the service", NewState(dns(e1, e2)), NewState(dns(e2)), [][]string{
+			{"--orig-dst", "10.96.0.10", "--dst-nat", "10.244.1.1"},
+			{"--orig-dst", "198.51.100.1", "--dst-nat", "10.244.1.1"},
+			{"--orig-port-dst", "30053", "--dst-nat", "10.244.1.1"},
+		}},
+		{"first endpoints: flows rejected before", NewState(dns()), NewState(dns(e1)), [][]string{
+			{"--orig-dst", "10.96.0.10", "--orig-port-dst", "53"},
+			{"--orig-port-dst", "30053"},
+		}},
+		{"TCP services are left alone", NewState(web), NewState(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := StaleUDPFlows(tc.prev, tc.next)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("StaleUDPFlows = %v\nwant %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	goiptables "github.com/coreos/go-iptables/iptables"
-	v1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/proxy"
 )
@@ -437,48 +436,15 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// clearConntrack removes UDP connection tracking entries that would keep
-// sending datagrams to endpoints that are gone, or keep a flow that started
-// while a service had no endpoints from reaching the new ones.
+// clearConntrack removes the UDP flows the change from the last synced
+// state to state left stuck (see proxy.StaleUDPFlows).
 func (p *Proxier) clearConntrack(ctx context.Context, state *proxy.State) error {
-	if p.prev == nil {
-		return nil
+	err := proxy.ClearStaleUDPFlows(ctx, p.prev, state, func(ctx context.Context, args ...string) error {
+		_, err := p.run(ctx, nil, "conntrack", args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("iptables proxier: %w", err)
 	}
-	var errs []error
-	del := func(args ...string) {
-		args = append([]string{"-D", "-p", "udp"}, args...)
-		if _, err := p.run(ctx, nil, "conntrack", args...); err != nil && !noEntries(err) {
-			errs = append(errs, fmt.Errorf("iptables proxier: conntrack %s: %w", strings.Join(args, " "), err))
-		}
-	}
-	for _, old := range p.prev.Services {
-		if old.Name.Protocol != v1.ProtocolUDP {
-			continue
-		}
-		cur := state.Lookup(old.Name)
-		for _, ep := range old.Endpoints {
-			if cur != nil && slices.Contains(cur.Endpoints, ep) {
-				continue
-			}
-			del("--orig-dst", old.ClusterIP.String(), "--dst-nat", ep.Addr.String())
-			if old.NodePort != 0 {
-				del("--orig-port-dst", fmt.Sprint(old.NodePort), "--dst-nat", ep.Addr.String())
-			}
-		}
-	}
-	for _, sp := range state.Services {
-		if sp.Name.Protocol != v1.ProtocolUDP || len(sp.Endpoints) == 0 {
-			continue
-		}
-		if old := p.prev.Lookup(sp.Name); old != nil && len(old.Endpoints) == 0 {
-			// Flows rejected while there were no endpoints.
-			del("--orig-dst", sp.ClusterIP.String(), "--orig-port-dst", fmt.Sprint(sp.Port))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// noEntries reports whether conntrack failed only because nothing matched.
-func noEntries(err error) bool {
-	return strings.Contains(err.Error(), "0 flow entries have been deleted")
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
-	v1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/proxy"
 )
@@ -485,53 +483,15 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	return nil
 }
 
-// clearConntrack removes UDP connection tracking entries that would keep
-// sending datagrams to endpoints that are gone, or keep a flow that started
-// while a service had no endpoints from reaching the new ones. prev is the
-// state synced before (nil: nothing to compare with).
+// clearConntrack removes the UDP flows the change from prev to state left
+// stuck (see proxy.StaleUDPFlows).
 func (p *Proxier) clearConntrack(ctx context.Context, prev, state *proxy.State) error {
-	if prev == nil {
-		return nil
+	err := proxy.ClearStaleUDPFlows(ctx, prev, state, func(ctx context.Context, args ...string) error {
+		_, err := p.run(ctx, "conntrack", args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("nftables proxier: %w", err)
 	}
-	var errs []error
-	del := func(args ...string) {
-		args = append([]string{"-D", "-p", "udp"}, args...)
-		if _, err := p.run(ctx, "conntrack", args...); err != nil && !strings.Contains(err.Error(), "0 flow entries have been deleted") {
-			errs = append(errs, fmt.Errorf("nftables proxier: conntrack %s: %w", strings.Join(args, " "), err))
-		}
-	}
-	for _, old := range prev.Services {
-		if old.Name.Protocol != v1.ProtocolUDP {
-			continue
-		}
-		cur := state.Lookup(old.Name)
-		if cur != nil && cur.Equal(old) {
-			continue
-		}
-		for _, ep := range old.Endpoints {
-			if cur != nil && slices.Contains(cur.Endpoints, ep) {
-				continue
-			}
-			del("--orig-dst", old.ClusterIP.String(), "--dst-nat", ep.Addr.String())
-			for _, ip := range old.ExternalIPs {
-				del("--orig-dst", ip.String(), "--dst-nat", ep.Addr.String())
-			}
-			if old.NodePort != 0 {
-				del("--orig-port-dst", fmt.Sprint(old.NodePort), "--dst-nat", ep.Addr.String())
-			}
-		}
-	}
-	for _, sp := range state.Services {
-		if sp.Name.Protocol != v1.ProtocolUDP || len(sp.Endpoints) == 0 {
-			continue
-		}
-		if old := prev.Lookup(sp.Name); old != nil && len(old.Endpoints) == 0 {
-			// Flows rejected while there were no endpoints.
-			del("--orig-dst", sp.ClusterIP.String(), "--orig-port-dst", fmt.Sprint(sp.Port))
-			if sp.NodePort != 0 {
-				del("--orig-port-dst", fmt.Sprint(sp.NodePort))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
