@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -168,19 +166,7 @@ func readmeRunCommand(t *testing.T) []string {
 	return nil
 }
 
-func httpGet(url string) (string, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), err
-}
+func httpGet(url string) (string, error) { return proctest.HTTPGet(url, nil) }
 
 // requireDockerAndRoot skips where the walkthrough cannot run; the
 // project's test command runs as root and starts dockerd, so on CI it runs.

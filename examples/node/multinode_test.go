@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -232,28 +230,9 @@ func hostname(body string) string {
 	return ""
 }
 
-func nsGet(ns *proxytest.Netns, url string) (string, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: ns.Dialer(), DisableKeepAlives: true}}
-	return get(c, url)
-}
+func nsGet(ns *proxytest.Netns, url string) (string, error) { return proctest.HTTPGet(url, ns.Dialer()) }
 
-func httpGet(url string) (string, error) {
-	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	return get(c, url)
-}
-
-func get(c *http.Client, url string) (string, error) {
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return string(b), err
-}
+func httpGet(url string) (string, error) { return proctest.HTTPGet(url, nil) }
 
 func mustRun(t *testing.T, name string, args ...string) {
 	t.Helper()

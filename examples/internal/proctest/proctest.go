@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +68,7 @@ type Process struct {
 	stdout syncBuffer
 	stderr syncBuffer
 	exited chan struct{}
-	group  bool // signals go to the process group
+	group  bool  // signals go to the process group
 	err    error // Wait's result, set before exited is closed
 }
 
@@ -280,4 +282,21 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// HTTPGet fetches url on a new connection (dial, when not nil, makes it,
+// for example from inside a network namespace) and returns the body; a
+// status other than 200 is an error.
+func HTTPGet(url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
 }
