@@ -8,7 +8,7 @@ import (
 )
 
 // errNoCredentials is the 401 message of a request without credentials.
-var errNoCredentials = errors.New("anonymous requests are not allowed: present a client certificate (see the kubeconfig in the master's data dir)")
+var errNoCredentials = errors.New("anonymous requests are not allowed: present a client certificate (see the kubeconfig in the master's data dir) or a bearer token")
 
 // requireCredentials refuses requests its authenticator does not know
 // (ok == false) with an error, which the API server answers with 401:

@@ -23,6 +23,8 @@ func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
 		"IP address the API server is reached at from inside the cluster (not loopback); empty means the bind address, or the host's first non-loopback IPv4 address when the bind address is loopback or every interface")
 	fs.StringSliceVar(&c.CertSANs, "tls-san", c.CertSANs,
 		"more DNS names or IP addresses for the API server's certificate (comma-separated or repeated)")
+	fs.StringVar(&c.TokenAuthFile, "token-auth-file", c.TokenAuthFile,
+		"file of static bearer tokens (token,user,uid,\"group1,group2\" per line) accepted besides client certificates")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers,
 		"client URLs of an external etcd cluster (comma-separated); empty runs an embedded etcd with its data in <data-dir>/etcd")
 	fs.StringVar(&c.EtcdCAFile, "etcd-cafile", c.EtcdCAFile, "CA certificate file to verify the etcd servers with")

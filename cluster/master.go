@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/authn"
 	"github.com/gantryhq/gantry/controller/controllermanager"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/pki"
@@ -104,6 +105,11 @@ type MasterConfig struct {
 	// SchedulerAddress is where the scheduler serves /healthz and
 	// /metrics; empty means 127.0.0.1 on a free port.
 	SchedulerAddress string
+
+	// TokenAuthFile is a static token file (kube-apiserver's
+	// --token-auth-file: token,user,uid,"group1,group2" lines); its bearer
+	// tokens authenticate besides client certificates. Optional.
+	TokenAuthFile string
 
 	// NodeNames get a client certificate each (system:node:<name>), for
 	// node agents started with the master's PKI (NodeKubeconfig).
@@ -442,7 +448,16 @@ func (m *Master) Run(ctx context.Context) error {
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
-	authn := requireCredentials{p.Authenticator()}
+	var authenticator apiserver.Authenticator = p.Authenticator()
+	if m.cfg.TokenAuthFile != "" {
+		tokens, err := authn.LoadTokenFile(m.cfg.TokenAuthFile)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		log.Info("static tokens loaded", "file", m.cfg.TokenAuthFile, "tokens", tokens.Len())
+		authenticator = authn.Union(authenticator, tokens)
+	}
+	authenticator = requireCredentials{authenticator}
 	authz, err := newAuthorization(st, log)
 	if err != nil {
 		return err
@@ -451,7 +466,7 @@ func (m *Master) Run(ctx context.Context) error {
 		ComponentChecks:       checks,
 		Store:                 st,
 		Logger:                log,
-		Authenticator:         authn,
+		Authenticator:         authenticator,
 		Authorizer:            authz.authorizer,
 		Admission:             authz.admission,
 		ServiceClusterIPRange: m.cfg.ServiceClusterIPRange,
