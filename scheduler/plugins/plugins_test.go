@@ -2,6 +2,7 @@ package plugins_test
 
 import (
 	"context"
+	"k8s.io/utils/ptr"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -118,6 +119,16 @@ func run(t *testing.T, names []string, args map[string]any, p *corev1.Pod, nodes
 	return filters, scores
 }
 
+// spreadOnZone is a hard spread constraint (maxSkew 1 over "zone", pods
+// labelled app=w) with the given node inclusion policies.
+func spreadOnZone(affinity, taints *corev1.NodeInclusionPolicy) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector:      &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w"}},
+			NodeAffinityPolicy: affinity, NodeTaintsPolicy: taints}}
+	}
+}
+
 func TestFilters(t *testing.T) {
 	tol := func(key, value string) podOpt {
 		return func(p *corev1.Pod) {
@@ -171,6 +182,25 @@ func TestFilters(t *testing.T) {
 		}), []*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2")), node("c")},
 			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "other"))},
 			map[string]string{"a": plugins.ReasonTopologySpread, "b": "", "c": plugins.ReasonTopologySpreadMissingLabel}},
+		{"topology spread: tainted domains count by default", plugins.PodTopologySpreadName, pod("p", podLabels("app", "w"), spreadOnZone(nil, nil)),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"), taint(corev1.TaintNodeUnreachable, "", corev1.TaintEffectNoSchedule))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "w"))},
+			map[string]string{"a": plugins.ReasonTopologySpread, "b": ""}},
+		{"topology spread: nodeTaintsPolicy Honor leaves an unreachable node's domain out", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w"), spreadOnZone(nil, ptr.To(corev1.NodeInclusionPolicyHonor))),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"), taint(corev1.TaintNodeUnreachable, "", corev1.TaintEffectNoSchedule))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "w"))},
+			map[string]string{"a": "", "b": ""}},
+		{"topology spread: nodeAffinityPolicy Ignore counts nodes the pod cannot go to", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w"), spreadOnZone(ptr.To(corev1.NodeInclusionPolicyIgnore), nil), func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"zone": "1"} }),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "w"))},
+			map[string]string{"a": plugins.ReasonTopologySpread, "b": ""}},
+		{"topology spread: nodeAffinityPolicy Honor (default) does not", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w"), spreadOnZone(nil, nil), func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"zone": "1"} }),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "w"))},
+			map[string]string{"a": "", "b": ""}},
 		{"pod affinity", plugins.InterPodAffinityName, pod("p", func(p *corev1.Pod) {
 			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
 				TopologyKey: "zone", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}}}

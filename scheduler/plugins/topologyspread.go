@@ -14,9 +14,11 @@ import (
 
 // PodTopologySpread enforces topologySpreadConstraints with
 // whenUnsatisfiable DoNotSchedule (Filter) and prefers spreading for
-// ScheduleAnyway (Score). Only nodes matching the pod's nodeSelector/
-// required node affinity and carrying every topology key count as domains
-// (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore). minDomains and
+// ScheduleAnyway (Score). Only nodes carrying every topology key count as
+// domains; with nodeAffinityPolicy Honor (the default) only those matching
+// the pod's nodeSelector and required node affinity, with nodeTaintsPolicy
+// Honor only those whose NoSchedule and NoExecute taints the pod tolerates
+// (the default, Ignore, counts tainted nodes too). minDomains and
 // matchLabelKeys are not implemented.
 type PodTopologySpread struct{ h scheduler.Handle }
 
@@ -46,10 +48,14 @@ type spreadConstraint struct {
 	maxSkew     int64
 	topologyKey string
 	selector    labels.Selector
+	// honorAffinity and honorTaints are the node inclusion policies.
+	honorAffinity, honorTaints bool
 }
 
 type spreadState struct {
 	constraints []spreadConstraint
+	// included reports whether a node's domain counts for constraint i.
+	included func(node *corev1.Node, i int) bool
 	// counts[i][value] counts matching pods in each domain of constraint i.
 	counts []map[string]int64
 	// mins[i] is the smallest count of constraint i (0 without domains).
@@ -71,7 +77,7 @@ func (s *spreadState) recomputeMins() {
 }
 
 func (s *spreadState) Clone() scheduler.StateData {
-	c := &spreadState{constraints: s.constraints, counts: make([]map[string]int64, len(s.counts))}
+	c := &spreadState{constraints: s.constraints, included: s.included, counts: make([]map[string]int64, len(s.counts))}
 	for i, m := range s.counts {
 		c.counts[i] = make(map[string]int64, len(m))
 		for k, v := range m {
@@ -92,9 +98,28 @@ func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction
 		if err != nil {
 			return nil, fmt.Errorf("pod %q: topology spread selector: %w", pod.Namespace+"/"+pod.Name, err)
 		}
-		out = append(out, spreadConstraint{maxSkew: int64(c.MaxSkew), topologyKey: c.TopologyKey, selector: sel})
+		out = append(out, spreadConstraint{
+			maxSkew: int64(c.MaxSkew), topologyKey: c.TopologyKey, selector: sel,
+			honorAffinity: c.NodeAffinityPolicy == nil || *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyHonor,
+			honorTaints:   c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor,
+		})
 	}
 	return out, nil
+}
+
+// toleratesNode reports whether pod tolerates every NoSchedule and
+// NoExecute taint of node.
+func toleratesNode(pod *corev1.Pod, node *corev1.Node) bool {
+	for i := range node.Spec.Taints {
+		t := &node.Spec.Taints[i]
+		if t.Effect == corev1.TaintEffectPreferNoSchedule {
+			continue
+		}
+		if !tolerated(pod.Spec.Tolerations, t) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasKeys(node *corev1.Node, cs []spreadConstraint) bool {
@@ -112,15 +137,19 @@ func (p *PodTopologySpread) build(pod *corev1.Pod, cs []spreadConstraint, nodes 
 		return nil, err
 	}
 	st := &spreadState{constraints: cs, counts: make([]map[string]int64, len(cs))}
+	st.included = func(node *corev1.Node, i int) bool {
+		c := cs[i]
+		return hasKeys(node, cs) && (!c.honorAffinity || aff.Match(node)) && (!c.honorTaints || toleratesNode(pod, node))
+	}
 	for i := range cs {
 		st.counts[i] = map[string]int64{}
 	}
 	for _, ni := range nodes {
 		node := ni.Node()
-		if !aff.Match(node) || !hasKeys(node, cs) {
-			continue
-		}
 		for i, c := range cs {
+			if !st.included(node, i) {
+				continue
+			}
 			v := node.Labels[c.topologyKey]
 			n := st.counts[i][v]
 			for _, pi := range ni.Pods {
@@ -160,11 +189,11 @@ func (p *PodTopologySpread) update(cs *scheduler.CycleState, pod *corev1.Pod, ot
 	}
 	st := d.(*spreadState)
 	node := ni.Node()
-	if other.Pod.Namespace != pod.Namespace || !hasKeys(node, st.constraints) {
+	if other.Pod.Namespace != pod.Namespace {
 		return nil
 	}
 	for i, c := range st.constraints {
-		if c.selector.Matches(labels.Set(other.Pod.Labels)) {
+		if st.included(node, i) && c.selector.Matches(labels.Set(other.Pod.Labels)) {
 			st.counts[i][node.Labels[c.topologyKey]] += delta
 		}
 	}
