@@ -12,8 +12,9 @@
 //   - the store: an embedded etcd member with its data in <DataDir>/etcd,
 //     or the external etcd cluster of MasterConfig.EtcdServers;
 //   - the API server on HTTPS, authenticating clients by their
-//     certificate ([pki.CertAuthenticator]); requests to the API without a
-//     certificate are refused with 401;
+//     certificate ([pki.CertAuthenticator]) or a bearer token of
+//     MasterConfig.TokenAuthFile; requests to the API without credentials
+//     are refused with 401;
 //   - authorization: system:masters may do anything, then the node
 //     authorizer, then RBAC (packages apiserver/noderestriction and
 //     apiserver/rbac); admission with NodeRestriction and RBAC's
@@ -24,7 +25,9 @@
 //     system:nodes) and the service proxy (system:kube-proxy) have exactly
 //     their roles; other users have none until roles are bound to them;
 //   - <DataDir>/kubeconfig, the administrator's kubeconfig (user "admin"
-//     in group system:masters), written once the server is ready.
+//     in group system:masters), and for each of MasterConfig.NodeNames
+//     <DataDir>/nodes/<name>.kubeconfig (and kube-proxy.kubeconfig),
+//     written once the server is ready.
 //
 // Run blocks until its context is done, then stops the API server (open
 // requests get a few seconds), closes the store and stops etcd last.
@@ -34,8 +37,22 @@
 // Only /healthz, /livez and /readyz are open to clients without a
 // certificate; discovery, /version and /openapi are for every
 // authenticated user (system:discovery), /metrics for system:masters and
-// the group system:monitoring. The master also runs the scheduler and the controller
-// manager, each with its own certificate; nodes are started with NewNode.
+// the group system:monitoring. The master also runs the scheduler and the
+// controller manager, each with its own certificate.
+//
+// # Node
+//
+// [NewNode] takes a [NodeConfig]; [Node.Run] runs, until its context is
+// done:
+//
+//   - the overlay ([NewOverlay]: a pod subnet leased in the master's etcd,
+//     vxlan or host-gw routes to the other nodes), when NodeConfig.Overlay
+//     is set; pods then join its bridge with addresses from the subnet;
+//   - the node agent on Docker (the local images are built first) or on
+//     the fake runtime;
+//   - the service proxy, when NodeConfig.ProxyMode is iptables or
+//     nftables ([CleanupProxy] and [CleanupOverlay] remove what they leave
+//     on the host).
 //
 // # Tests
 //
@@ -45,5 +62,7 @@
 // It authenticates like a master but authorizes nothing (every
 // authenticated user may do anything) unless started with
 // [StartTestMasterWithOptions] and TestMasterOptions.RBAC, which gives it
-// a master's authorization and bootstrap policy.
+// a master's authorization and bootstrap policy. [StartTestCluster] adds
+// the scheduler, the controllers and fake-runtime nodes: a whole cluster
+// in process, Ready in tens of milliseconds.
 package cluster
