@@ -53,7 +53,7 @@ type RunnerOptions struct {
 // Runner drives a Proxier from the API server: client-go informers on
 // Services and EndpointSlices feed it, and every change leads to a sync,
 // batched so that syncs start at least MinSyncPeriod apart and happen at
-// least every SyncPeriod. It is the service proxy of a node
+// least every SyncPeriod. A failed sync is retried after MinSyncPeriod. It is the service proxy of a node
 // (kube-proxy's role); Run blocks, Handler serves its health and metrics.
 type Runner struct {
 	opts    RunnerOptions
@@ -210,13 +210,18 @@ func (r *Runner) syncOnce(ctx context.Context, build func() (*State, error)) {
 	if err != nil {
 		r.metrics.errors.Inc()
 		r.opts.Logger.ErrorContext(ctx, "proxy sync failed", "err", err)
-		// Keep the change pending so health reflects it and retry at the
-		// next period (or change).
-		if r.pendingAt.IsZero() || (!pendingAt.IsZero() && pendingAt.Before(r.pendingAt)) {
-			r.pendingAt = pendingAt
-			if r.pendingAt.IsZero() {
-				r.pendingAt = start
-			}
+		// Keep the change pending (since the earliest time it waits) so
+		// that health reflects it, and retry after MinSyncPeriod.
+		earliest := pendingAt
+		if earliest.IsZero() {
+			earliest = start
+		}
+		if r.pendingAt.IsZero() || earliest.Before(r.pendingAt) {
+			r.pendingAt = earliest
+		}
+		select {
+		case r.kick <- struct{}{}:
+		default:
 		}
 		return
 	}

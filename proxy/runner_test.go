@@ -157,9 +157,14 @@ func TestRunnerHealthAndMetrics(t *testing.T) {
 	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "exit status 4") {
 		t.Fatalf("/healthz after a failed first sync = %d %q; want 503 with the error", code, body)
 	}
+	// A failed sync is retried after MinSyncPeriod, not SyncPeriod.
+	waitFor(t, clk, time.Second, "a retry", func() bool { at, _ := rec.syncs(); return len(at) == 2 })
+	if at, _ := rec.syncs(); at[1].Sub(at[0]) != time.Second {
+		t.Fatalf("retry %v after the failure; want MinSyncPeriod (1s)", at[1].Sub(at[0]))
+	}
 
 	rec.setErr(nil)
-	waitFor(t, clk, 30*time.Second, "a successful sync", func() bool { return r.LastState() != nil })
+	waitFor(t, clk, time.Second, "a successful sync", func() bool { return r.LastState() != nil })
 	if code, body := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz after a successful sync = %d %q", code, body)
 	}
