@@ -231,7 +231,9 @@ func hostname(body string) string {
 	return ""
 }
 
-func nsGet(ns *proxytest.Netns, url string) (string, error) { return proctest.HTTPGet(url, ns.Dialer()) }
+func nsGet(ns *proxytest.Netns, url string) (string, error) {
+	return proctest.HTTPGet(url, ns.Dialer())
+}
 
 func httpGet(url string) (string, error) { return proctest.HTTPGet(url, nil) }
 
