@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -28,15 +29,7 @@ import (
 // catches up with new roles within a watch round trip).
 func eventually(t *testing.T, f func() error) {
 	t.Helper()
-	var err error
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("still failing after 10s: %v", err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.NoError(c, f()) }, 10*time.Second, 5*time.Millisecond, "still failing after 10s")
 }
 
 func TestRBAC(t *testing.T) {

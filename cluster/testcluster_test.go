@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,10 +23,10 @@ func TestStartTestCluster(t *testing.T) {
 	for _, rbac := range []bool{false, true} {
 		t.Run(map[bool]string{false: "open", true: "rbac"}[rbac], func(t *testing.T) {
 			t.Parallel()
-			c := cluster.StartTestCluster(t, cluster.TestClusterOptions{Nodes: 3, RBAC: rbac})
+			tc := cluster.StartTestCluster(t, cluster.TestClusterOptions{Nodes: 3, RBAC: rbac})
 			ctx := context.Background()
 			labels := map[string]string{"app": "web"}
-			_, err := c.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+			_, err := tc.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
 				ObjectMeta: metav1.ObjectMeta{Name: "web"},
 				Spec: appsv1.DeploymentSpec{
 					Replicas: ptr.To[int32](6),
@@ -45,11 +47,10 @@ func TestStartTestCluster(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(time.Minute)
-			for {
-				pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-				if err != nil {
-					t.Fatal(err)
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				pods, err := tc.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+				if !assert.NoError(c, err) {
+					return
 				}
 				nodes := map[string]int{}
 				running := 0
@@ -59,18 +60,9 @@ func TestStartTestCluster(t *testing.T) {
 						nodes[p.Spec.NodeName]++
 					}
 				}
-				if running == 6 && nodes["node-1"] == 2 && nodes["node-2"] == 2 && nodes["node-3"] == 2 {
-					return
-				}
-				if time.Now().After(deadline) {
-					ns, _ := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-					for _, n := range ns.Items {
-						t.Logf("node %s: taints %v unschedulable %v allocatable %v", n.Name, n.Spec.Taints, n.Spec.Unschedulable, n.Status.Allocatable)
-					}
-					t.Fatalf("after a minute: %d of 6 pods Running, on nodes %v; want all, two per node", running, nodes)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				assert.Equal(c, 6, running, "pods Running")
+				assert.Equal(c, map[string]int{"node-1": 2, "node-2": 2, "node-3": 2}, nodes, "Running pods per node")
+			}, time.Minute, 20*time.Millisecond, "want all six pods Running, two per node")
 		})
 	}
 }

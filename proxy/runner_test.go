@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -51,16 +52,15 @@ func (r *recorder) syncs() ([]time.Time, []*State) {
 // waits on it, until cond holds or ten seconds pass.
 func waitFor(t *testing.T, clk *clocktesting.FakeClock, step time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	require.Eventually(t, func() bool {
+		if cond() {
+			return true
 		}
 		if step > 0 && clk.HasWaiters() {
 			clk.Step(step)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return false
+	}, 10*time.Second, 2*time.Millisecond, "timed out waiting for %s", what)
 }
 
 func startRunner(t *testing.T, rec *recorder, client *fake.Clientset) *Runner {
