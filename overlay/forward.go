@@ -6,7 +6,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 
-	"github.com/gantryhq/gantry/overlay/internal/host"
+	"github.com/gantryhq/gantry/internal/netnsutil"
 )
 
 // forward manages the filter rules that let the cluster network through
@@ -25,7 +25,7 @@ func (f forward) jumpRule() []string {
 // ensure installs the chain for network, replacing its previous rules, and
 // the jump to it at the top of FORWARD.
 func (f forward) ensure(network netip.Prefix) error {
-	return host.Do(f.nsPath, func() error {
+	return netnsutil.Do(f.nsPath, func() error {
 		ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(30))
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)
@@ -56,7 +56,7 @@ func (f forward) ensure(network netip.Prefix) error {
 
 // remove deletes the jump and the chain; missing ones are not an error.
 func (f forward) remove() error {
-	return host.Do(f.nsPath, func() error {
+	return netnsutil.Do(f.nsPath, func() error {
 		ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(30))
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/coreos/go-iptables/iptables"
 
-	"github.com/gantryhq/gantry/overlay/internal/host"
+	"github.com/gantryhq/gantry/internal/netnsutil"
 )
 
 // DefaultMasqChain is the nat chain of the masquerade rules.
@@ -46,7 +46,7 @@ func (m masq) rules(ipt *iptables.IPTables, network, subnet netip.Prefix) [][]st
 // ensure installs the chain with the rules for subnet, replacing its
 // previous rules, and the jump to it.
 func (m masq) ensure(network, subnet netip.Prefix) error {
-	return host.Do(m.nsPath, func() error {
+	return netnsutil.Do(m.nsPath, func() error {
 		ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(30))
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)
@@ -69,7 +69,7 @@ func (m masq) ensure(network, subnet netip.Prefix) error {
 
 // remove deletes the jump and the chain; missing ones are not an error.
 func (m masq) remove() error {
-	return host.Do(m.nsPath, func() error {
+	return netnsutil.Do(m.nsPath, func() error {
 		ipt, err := iptables.New(iptables.IPFamily(iptables.ProtocolIPv4), iptables.Timeout(30))
 		if err != nil {
 			return fmt.Errorf("iptables: %w", err)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantryhq/gantry/internal/netnsutil"
 	"github.com/gantryhq/gantry/overlay/internal/host"
 )
 
@@ -201,7 +202,7 @@ func Ping(ns string, dst netip.Addr) error {
 func Listen(t testing.TB, ns string, addr netip.Addr, port int) {
 	t.Helper()
 	var l net.Listener
-	err := host.Do(NSPath(ns), func() (err error) {
+	err := netnsutil.Do(NSPath(ns), func() (err error) {
 		l, err = net.Listen("tcp", netip.AddrPortFrom(addr, uint16(port)).String())
 		return err
 	})
@@ -228,7 +229,7 @@ func Listen(t testing.TB, ns string, addr netip.Addr, port int) {
 // message and checks it comes back, within timeout.
 func Dial(ns string, dst netip.Addr, port int, timeout time.Duration) error {
 	var c net.Conn
-	err := host.Do(NSPath(ns), func() (err error) {
+	err := netnsutil.Do(NSPath(ns), func() (err error) {
 		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(dst, uint16(port)).String(), timeout)
 		return err
 	})
@@ -280,7 +281,7 @@ func errorf(format string, args ...any) error { return fmt.Errorf(format, args..
 func ListenWhoAmI(t testing.TB, ns string, addr netip.Addr, port int) {
 	t.Helper()
 	var l net.Listener
-	err := host.Do(NSPath(ns), func() (err error) {
+	err := netnsutil.Do(NSPath(ns), func() (err error) {
 		l, err = net.Listen("tcp", netip.AddrPortFrom(addr, uint16(port)).String())
 		return err
 	})
@@ -305,7 +306,7 @@ func ListenWhoAmI(t testing.TB, ns string, addr netip.Addr, port int) {
 // and returns the source address the server saw.
 func WhoAmI(ns string, dst netip.Addr, port int, timeout time.Duration) (netip.Addr, error) {
 	var c net.Conn
-	err := host.Do(NSPath(ns), func() (err error) {
+	err := netnsutil.Do(NSPath(ns), func() (err error) {
 		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(dst, uint16(port)).String(), timeout)
 		return err
 	})

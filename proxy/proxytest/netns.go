@@ -8,11 +8,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netns"
+	"github.com/gantryhq/gantry/internal/netnsutil"
 )
 
 // Netns is a named network namespace (ip netns) made for a test.
@@ -23,36 +22,10 @@ type Netns struct {
 // Path is the namespace's bind mount, for APIs that take a file.
 func (n *Netns) Path() string { return "/run/netns/" + n.Name }
 
-// Do runs fn on an OS thread switched into the namespace. Sockets fn opens
-// and processes it starts belong to the namespace; goroutines fn starts do
-// not.
-func (n *Netns) Do(fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns %s: current namespace: %w", n.Name, err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(n.Name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns %s: %w", n.Name, err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("netns %s: enter: %w", n.Name, err)
-	}
-	ferr := fn()
-	if err := netns.Set(orig); err != nil {
-		// The thread is stuck in the namespace: leave it locked so the
-		// runtime throws it away when this goroutine ends.
-		return fmt.Errorf("netns %s: leave: %w (after %v)", n.Name, err, ferr)
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+// Do runs fn on an OS thread switched into the namespace (see
+// netnsutil.Do). Sockets fn opens and processes it starts belong to the
+// namespace; goroutines fn starts do not.
+func (n *Netns) Do(fn func() error) error { return netnsutil.Do(n.Path(), fn) }
 
 // Run runs a command in the namespace and returns its combined output.
 func (n *Netns) Run(ctx context.Context, name string, args ...string) (string, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/gantryhq/gantry/internal/netnsutil"
 	"github.com/gantryhq/gantry/overlay/internal/host"
 	"github.com/gantryhq/gantry/overlay/overlaytest"
 )
@@ -22,7 +23,7 @@ func TestNamespaceHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inside string
-	if err := host.Do(h.NSPath(), func() error {
+	if err := netnsutil.Do(h.NSPath(), func() error {
 		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 		inside = strings.TrimSpace(string(b))
 		return err
