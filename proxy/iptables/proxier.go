@@ -68,9 +68,12 @@ type Proxier struct {
 	// prev is the state of the last successful sync; nil forces a full
 	// sync that starts from the rules actually present.
 	prev *proxy.State
-	// chains are the per-service nat chains present after the last sync.
-	chains map[string]struct{}
-	rules  int
+	// chains are the per-service nat chains present after the last sync;
+	// chainRules the number of rules in each service's chains, and rules
+	// the total (RuleCount).
+	chains     map[string]struct{}
+	chainRules map[proxy.ServicePortName]int
+	rules      int
 
 	// run executes a command with stdin; tests replace it.
 	run func(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
@@ -181,7 +184,7 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 		p.chains, missingHooks = present, missing
 	}
 
-	r, want := p.render(state, full, changed)
+	r, want, chainRules, carried := p.render(state, full, changed)
 	for _, h := range missingHooks {
 		r.hook(h)
 	}
@@ -202,67 +205,40 @@ func (p *Proxier) sync(ctx context.Context, state *proxy.State) error {
 	if err := p.clearConntrack(ctx, state); err != nil {
 		return err
 	}
-	p.chains = want
+	p.chains, p.chainRules = want, chainRules
 	p.prev = state
-	p.rules = r.rules + p.unchangedRules(state, full, changed)
+	p.rules = r.rules + carried
 	return nil
 }
 
 // render writes the restore input for state. On a full sync every chain is
 // written; otherwise the dispatch chains and the chains of changed
-// services. want is every per-service chain state needs.
-func (p *Proxier) render(state *proxy.State, full bool, changed []*proxy.ServicePort) (*renderer, map[string]struct{}) {
-	r := &renderer{names: p.names, opts: &p.opts, mark: p.mark()}
+// services. want is every per-service chain state needs, chainRules the
+// rule count of each service's chains, and carried the rules of the chains
+// left as they were (not in r).
+func (p *Proxier) render(state *proxy.State, full bool, changed []*proxy.ServicePort) (r *renderer, want map[string]struct{}, chainRules map[proxy.ServicePortName]int, carried int) {
+	r = &renderer{names: p.names, opts: &p.opts, mark: p.mark()}
 	r.base()
 	write := make(map[proxy.ServicePortName]bool, len(changed))
 	for _, sp := range changed {
 		write[sp.Name] = true
 	}
-	want := make(map[string]struct{}, len(p.chains)+len(changed)*3)
+	want = make(map[string]struct{}, len(p.chains)+len(changed)*3)
+	chainRules = make(map[proxy.ServicePortName]int, len(state.Services))
 	for _, sp := range state.Services {
-		r.service(sp, full || write[sp.Name])
+		if full || write[sp.Name] {
+			chainRules[sp.Name] = r.service(sp, true)
+		} else {
+			r.service(sp, false)
+			chainRules[sp.Name] = p.chainRules[sp.Name]
+			carried += chainRules[sp.Name]
+		}
 		for _, c := range p.names.serviceChains(sp) {
 			want[c] = struct{}{}
 		}
 	}
 	r.nodePortDispatch()
-	return r, want
-}
-
-// unchangedRules counts the rules of the service chains a partial sync did
-// not rewrite, so that RuleCount stays the total.
-func (p *Proxier) unchangedRules(state *proxy.State, full bool, changed []*proxy.ServicePort) int {
-	if full {
-		return 0
-	}
-	write := make(map[proxy.ServicePortName]bool, len(changed))
-	for _, sp := range changed {
-		write[sp.Name] = true
-	}
-	n := 0
-	for _, sp := range state.Services {
-		if write[sp.Name] || len(sp.Endpoints) == 0 {
-			continue
-		}
-		n += serviceChainRules(sp, &p.opts)
-	}
-	return n
-}
-
-// serviceChainRules is how many rules the SVC, EXT and SEP chains of sp hold.
-func serviceChainRules(sp *proxy.ServicePort, o *Options) int {
-	e := len(sp.Endpoints)
-	n := e + 2*e // statistic rules; hairpin + DNAT per endpoint
-	if sp.AffinityTimeout > 0 {
-		n += e
-	}
-	if o.MasqueradeAll || o.ClusterCIDR.IsValid() {
-		n++
-	}
-	if hasExternal(sp) {
-		n += 2
-	}
-	return n
+	return r, want, chainRules, carried
 }
 
 // inspect reads the nat and filter tables (one iptables-save each): the
@@ -396,7 +372,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 	defer p.mu.Unlock()
 	p.prev = nil
 	p.chains = map[string]struct{}{}
-	p.rules = 0
+	p.rules, p.chainRules = 0, nil
 	var errs []error
 	for _, h := range p.hooks() {
 		// A jump to a chain that is gone cannot exist (and iptables

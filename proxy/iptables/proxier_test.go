@@ -115,7 +115,7 @@ func TestRender(t *testing.T) {
 			}
 			opts.randomFully = true
 			p := &Proxier{opts: opts, names: newChainNames(opts.ChainPrefix), chains: map[string]struct{}{}}
-			r, _ := p.render(proxy.NewState(tc.services...), true, nil)
+			r, _, _, _ := p.render(proxy.NewState(tc.services...), true, nil)
 			got := r.bytes()
 			path := filepath.Join("testdata", tc.name+".golden")
 			if *update {

@@ -160,7 +160,8 @@ func protoArgs(p v1.Protocol, port int32) (proto, dport string) {
 // its own chains (SVC, EXT, SEP) are written too; on a partial sync they
 // are only for changed services, while the dispatch rules in SERVICES,
 // NODEPORTS and the filter chains are always written for every service.
-func (r *renderer) service(sp *proxy.ServicePort, withChains bool) {
+// It returns how many rules it wrote into the service's own chains.
+func (r *renderer) service(sp *proxy.ServicePort, withChains bool) (chainRules int) {
 	n := r.names
 	name := sp.Name.String()
 	proto, dport := protoArgs(sp.Name.Protocol, sp.Port)
@@ -182,7 +183,7 @@ func (r *renderer) service(sp *proxy.ServicePort, withChains bool) {
 					n.externalServices, dst, proto, name, nodePort, reject)
 			}
 		}
-		return
+		return 0
 	}
 
 	svc := n.svcChain(sp.Name)
@@ -200,8 +201,9 @@ func (r *renderer) service(sp *proxy.ServicePort, withChains bool) {
 		}
 	}
 	if !withChains {
-		return
+		return 0
 	}
+	start := r.rules
 
 	r.natChain(svc)
 	switch {
@@ -253,6 +255,7 @@ func (r *renderer) service(sp *proxy.ServicePort, withChains bool) {
 		}
 		r.nat("-A %s %s -m comment --comment \"%s\"%s -j DNAT --to-destination %s", sep, proto, name, set, ep.AddrPort())
 	}
+	return r.rules - start
 }
 
 // probability is the chance that the first of n remaining endpoints is
