@@ -23,6 +23,13 @@ import (
 // with when the store has no configuration yet.
 var DefaultClusterCIDR = netip.MustParsePrefix("10.244.0.0/16")
 
+// OverlayNone is the --overlay value of a node without an overlay: pods
+// use the runtime's default network.
+const OverlayNone = "none"
+
+// OverlayBackends lists the --overlay values of the example programs.
+var OverlayBackends = []string{overlay.TypeVXLAN, overlay.TypeHostGW, OverlayNone}
+
 // OverlayConfig configures the overlay network of a node.
 type OverlayConfig struct {
 	// EtcdServers is the etcd cluster that holds the network configuration
@@ -116,7 +123,7 @@ func CleanupOverlay(ctx context.Context, cfg OverlayConfig, podBridge string) er
 	if !cfg.Network.IsValid() {
 		cfg.Network = DefaultClusterCIDR
 	}
-	if cfg.Backend == "" {
+	if cfg.Backend == "" || cfg.Backend == OverlayNone {
 		cfg.Backend = overlay.TypeVXLAN
 	}
 	if podBridge == "" {
@@ -155,4 +162,14 @@ func CleanupOverlay(ctx context.Context, cfg OverlayConfig, podBridge string) er
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// CleanupNode removes what a node left on this host: the service proxy's
+// rules of every mode (CleanupProxy) and the overlay's devices, rules and
+// Docker network (CleanupOverlay with cfg).
+func CleanupNode(ctx context.Context, cfg OverlayConfig) error {
+	if err := CleanupProxy(ctx); err != nil {
+		return err
+	}
+	return CleanupOverlay(ctx, cfg, "")
 }

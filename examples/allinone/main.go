@@ -84,11 +84,11 @@ live in --data-dir and survive restarts.`,
 			if overlayBackend == "" {
 				overlayBackend = overlay.TypeVXLAN
 				if runtimeName == cluster.RuntimeFake {
-					overlayBackend = "none"
+					overlayBackend = cluster.OverlayNone
 				}
 			}
-			if !slices.Contains(overlayBackends, overlayBackend) {
-				return fmt.Errorf("--overlay %q: want one of %s", overlayBackend, strings.Join(overlayBackends, ", "))
+			if !slices.Contains(cluster.OverlayBackends, overlayBackend) {
+				return fmt.Errorf("--overlay %q: want one of %s", overlayBackend, strings.Join(cluster.OverlayBackends, ", "))
 			}
 			if !slices.Contains(cluster.ProxyModes, proxyMode) {
 				return fmt.Errorf("--proxy-mode %q: want one of %s", proxyMode, strings.Join(cluster.ProxyModes, ", "))
@@ -99,18 +99,12 @@ live in --data-dir and survive restarts.`,
 				if cidr, err = netip.ParsePrefix(clusterCIDR); err != nil {
 					return fmt.Errorf("--cluster-cidr: %w", err)
 				}
-			} else if overlayBackend != "none" {
+			} else if overlayBackend != cluster.OverlayNone {
 				cidr = cluster.DefaultClusterCIDR
 			}
 			if cleanup {
-				if err := cluster.CleanupProxy(cmd.Context()); err != nil {
-					return err
-				}
 				ocfg := cluster.OverlayConfig{Network: cidr, Backend: overlayBackend, SubnetFile: subnetFile(cfg.DataDir)}
-				if overlayBackend == "none" {
-					ocfg.Backend = ""
-				}
-				if err := cluster.CleanupOverlay(cmd.Context(), ocfg, ""); err != nil {
+				if err := cluster.CleanupNode(cmd.Context(), ocfg); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "Removed the service proxy's rules and the overlay's devices, routes and rules.")
@@ -151,9 +145,6 @@ type node struct {
 	overlay       string
 }
 
-// overlayBackends are the values of --overlay.
-var overlayBackends = []string{overlay.TypeVXLAN, overlay.TypeHostGW, "none"}
-
 // subnetFile is where the overlay writes subnet.env.
 func subnetFile(dataDir string) string { return filepath.Join(dataDir, "subnet.env") }
 
@@ -180,7 +171,7 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 	}
 	restCfg, err := m.NodeRESTConfig(nd.name)
 	var ov *overlay.Agent
-	if err == nil && nd.overlay != "none" {
+	if err == nil && nd.overlay != cluster.OverlayNone {
 		var closeStore func()
 		ov, closeStore, err = cluster.NewOverlay(ctx, cluster.OverlayConfig{
 			EtcdServers: m.EtcdEndpoints(), Network: nd.clusterCIDR, Backend: nd.overlay,
@@ -277,7 +268,7 @@ Press Ctrl-C to stop; the state in %s is kept for the next start.
 }
 
 func overlayNote(nd node) string {
-	if nd.overlay == "none" {
+	if nd.overlay == cluster.OverlayNone {
 		return "none: pods get addresses from Docker's default bridge (--overlay)"
 	}
 	return fmt.Sprintf("%s over network %s: the node leases a subnet in etcd; pods join bridge %s", nd.overlay, nd.clusterCIDR, overlay.DefaultBridge)

@@ -54,8 +54,6 @@ type flags struct {
 	cleanup                                            bool
 }
 
-var overlayBackends = []string{overlay.TypeVXLAN, overlay.TypeHostGW, "none"}
-
 func newCommand() *cobra.Command {
 	var f flags
 	cmd := &cobra.Command{
@@ -79,7 +77,7 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 	fs.StringVar(&f.nodeIP, "node-ip", "", "the node's address (InternalIP, the overlay's public IP); default: the address of the default route's interface")
 	fs.StringVar(&f.runtime, "runtime", cluster.RuntimeDocker, "container runtime: docker or fake (fake runs nothing)")
 	fs.StringVar(&f.proxyMode, "proxy-mode", cluster.ProxyIPTables, "service proxy: "+strings.Join(cluster.ProxyModes, " or "))
-	fs.StringVar(&f.overlay, "overlay", overlay.TypeVXLAN, "overlay network: "+strings.Join(overlayBackends, ", "))
+	fs.StringVar(&f.overlay, "overlay", overlay.TypeVXLAN, "overlay network: "+strings.Join(cluster.OverlayBackends, ", "))
 	fs.StringSliceVar(&f.etcdServers, "etcd-servers", nil, "etcd client URLs holding the overlay's subnet leases (the master's etcd); required with --overlay")
 	fs.StringVar(&f.clusterCIDR, "cluster-cidr", "", "pod network: the overlay's network when etcd has no configuration yet (default 10.244.0.0/16)")
 	fs.StringVar(&f.dataDir, "data-dir", "./gantry-node", "directory for the node's state (subnet.env)")
@@ -91,8 +89,8 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 }
 
 func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error {
-	if !slices.Contains(overlayBackends, f.overlay) {
-		return fmt.Errorf("--overlay %q: want one of %s", f.overlay, strings.Join(overlayBackends, ", "))
+	if !slices.Contains(cluster.OverlayBackends, f.overlay) {
+		return fmt.Errorf("--overlay %q: want one of %s", f.overlay, strings.Join(cluster.OverlayBackends, ", "))
 	}
 	if !slices.Contains(cluster.ProxyModes, f.proxyMode) {
 		return fmt.Errorf("--proxy-mode %q: want one of %s", f.proxyMode, strings.Join(cluster.ProxyModes, ", "))
@@ -106,14 +104,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 	}
 	subnetFile := filepath.Join(f.dataDir, "subnet.env")
 	if f.cleanup {
-		if err := cluster.CleanupProxy(ctx); err != nil {
-			return err
-		}
-		backend := f.overlay
-		if backend == "none" {
-			backend = ""
-		}
-		if err := cluster.CleanupOverlay(ctx, cluster.OverlayConfig{Network: cidr, Backend: backend, SubnetFile: subnetFile}, ""); err != nil {
+		if err := cluster.CleanupNode(ctx, cluster.OverlayConfig{Network: cidr, Backend: f.overlay, SubnetFile: subnetFile}); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "Removed the service proxy's rules and the overlay's devices, routes and rules.")
@@ -122,7 +113,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 	if f.kubeconfig == "" {
 		return errors.New("--kubeconfig is required (examples/master --node-names writes one per node)")
 	}
-	if f.overlay != "none" && len(f.etcdServers) == 0 {
+	if f.overlay != cluster.OverlayNone && len(f.etcdServers) == 0 {
 		return errors.New("--etcd-servers is required with an overlay (or --overlay none)")
 	}
 	var nodeIP netip.Addr
@@ -156,7 +147,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if f.overlay != "none" {
+	if f.overlay != cluster.OverlayNone {
 		ov, closeStore, err := cluster.NewOverlay(ctx, cluster.OverlayConfig{
 			EtcdServers: f.etcdServers, Network: cidr, Backend: f.overlay,
 			PublicIP: nodeIP, SubnetFile: subnetFile, Logger: logger,
