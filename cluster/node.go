@@ -52,6 +52,9 @@ type NodeConfig struct {
 	// ClusterCIDR is the pod network; the proxy masquerades traffic to
 	// cluster IPs from outside it. Optional.
 	ClusterCIDR netip.Prefix
+	// NodePortAddresses limit node ports to the node's addresses in these
+	// ranges (--nodeport-addresses); empty means every local address.
+	NodePortAddresses []netip.Prefix
 	// ProxyRESTConfig is the proxy's identity (system:kube-proxy); nil
 	// means RESTConfig.
 	ProxyRESTConfig *rest.Config

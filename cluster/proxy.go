@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -47,9 +48,9 @@ func validProxyMode(m string) error {
 func newProxier(cfg NodeConfig) (proxy.Proxier, error) {
 	switch cfg.ProxyMode {
 	case ProxyIPTables:
-		return iptables.New(iptables.Options{ClusterCIDR: cfg.ClusterCIDR})
+		return iptables.New(iptables.Options{ClusterCIDR: cfg.ClusterCIDR, NodePortAddresses: cfg.NodePortAddresses})
 	case ProxyNFTables:
-		return nftables.New(nftables.Options{ClusterCIDR: cfg.ClusterCIDR, NodeName: cfg.Name})
+		return nftables.New(nftables.Options{ClusterCIDR: cfg.ClusterCIDR, NodePortAddresses: cfg.NodePortAddresses, NodeName: cfg.Name})
 	default:
 		return nil, nil
 	}
@@ -100,4 +101,17 @@ func (n *Node) runProxy(ctx context.Context, p proxy.Proxier) error {
 		return fmt.Errorf("cluster: node %s: proxy: %w", n.cfg.Name, err)
 	}
 	return nil
+}
+
+// ParsePrefixes parses CIDR ranges, as given to --nodeport-addresses.
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

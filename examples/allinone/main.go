@@ -56,6 +56,7 @@ var runtimes = []string{"docker", "fake"}
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
 	var runtimeName, nodeName, proxyMode, clusterCIDR, overlayBackend string
+	var nodePortAddresses []string
 	var nodePort, proxyPort, verbosity int
 	var cleanup bool
 	cmd := &cobra.Command{
@@ -118,7 +119,12 @@ live in --data-dir and survive restarts.`,
 				nodeName = strings.ToLower(h)
 			}
 			cfg.NodeNames = []string{nodeName}
-			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode, proxyPort: proxyPort, clusterCIDR: cidr, overlay: overlayBackend})
+			nodePortAddrs, err := cluster.ParsePrefixes(nodePortAddresses)
+			if err != nil {
+				return fmt.Errorf("--nodeport-addresses: %w", err)
+			}
+			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode,
+				proxyPort: proxyPort, clusterCIDR: cidr, nodePortAddrs: nodePortAddrs, overlay: overlayBackend})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -128,6 +134,8 @@ live in --data-dir and survive restarts.`,
 	cmd.Flags().IntVar(&nodePort, "node-agent-port", 10250, "port of the node agent's API (logs), on the advertise address; 0 picks a free one")
 	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "",
 		"service proxy of the node: "+strings.Join(cluster.ProxyModes, " or ")+" (default iptables; none with --runtime fake)")
+	cmd.Flags().StringSliceVar(&nodePortAddresses, "nodeport-addresses", nil,
+		"CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	cmd.Flags().StringVar(&clusterCIDR, "cluster-cidr", "", "pod network; the proxy masquerades traffic to cluster IPs from outside it")
 	cmd.Flags().IntVar(&proxyPort, "proxy-health-port", 10256, "port of the service proxy's /healthz and /metrics, on the advertise address; 0 picks a free one")
 	cmd.Flags().BoolVar(&cleanup, "cleanup", false, "remove the service proxy's iptables rules from this host and exit")
@@ -142,6 +150,7 @@ type node struct {
 	proxyMode     string
 	proxyPort     int
 	clusterCIDR   netip.Prefix
+	nodePortAddrs []netip.Prefix
 	overlay       string
 }
 
@@ -186,7 +195,7 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 		ncfg := cluster.NodeConfig{
 			Name: nd.name, RESTConfig: restCfg, Runtime: nd.runtime, NodeIP: nodeIP,
 			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
-			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR,
+			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR, NodePortAddresses: nd.nodePortAddrs,
 			ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.proxyPort)),
 		}
 		if ov != nil {

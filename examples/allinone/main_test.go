@@ -88,6 +88,7 @@ func TestFlags(t *testing.T) {
 		{"bad CIDR", []string{"--service-cluster-ip-range", "10.0.0.0"}, "not a CIDR range"},
 		{"arguments", []string{"extra"}, "unknown command"},
 		{"unknown proxy mode", []string{"--proxy-mode", "ipvs"}, `--proxy-mode "ipvs": want one of`},
+		{"bad node port addresses", []string{"--nodeport-addresses", "192.168.1.0/24,10.0.0.1"}, "--nodeport-addresses"},
 		{"bad cluster CIDR", []string{"--cluster-cidr", "10.244.0.0"}, "--cluster-cidr"},
 	}
 	for _, tt := range tests {

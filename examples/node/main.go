@@ -49,7 +49,7 @@ func main() {
 type flags struct {
 	kubeconfig, proxyKubeconfig, name, nodeIP, runtime string
 	proxyMode, overlay, clusterCIDR, dataDir           string
-	etcdServers                                        []string
+	etcdServers, nodePortAddresses                     []string
 	agentPort, proxyPort, verbosity                    int
 	cleanup                                            bool
 }
@@ -80,6 +80,7 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 	fs.StringVar(&f.overlay, "overlay", overlay.TypeVXLAN, "overlay network: "+strings.Join(cluster.OverlayBackends, ", "))
 	fs.StringSliceVar(&f.etcdServers, "etcd-servers", nil, "etcd client URLs holding the overlay's subnet leases (the master's etcd); required with --overlay")
 	fs.StringVar(&f.clusterCIDR, "cluster-cidr", "", "pod network: the overlay's network when etcd has no configuration yet (default 10.244.0.0/16)")
+	fs.StringSliceVar(&f.nodePortAddresses, "nodeport-addresses", nil, "CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	fs.StringVar(&f.dataDir, "data-dir", "./gantry-node", "directory for the node's state (subnet.env)")
 	fs.IntVar(&f.agentPort, "node-agent-port", 10250, "port of the node agent's API (logs, exec); 0 picks a free one")
 	fs.IntVar(&f.proxyPort, "proxy-health-port", 10256, "port of the proxy's /healthz and /metrics; 0 picks a free one")
@@ -101,6 +102,10 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 		if cidr, err = netip.ParsePrefix(f.clusterCIDR); err != nil {
 			return fmt.Errorf("--cluster-cidr: %w", err)
 		}
+	}
+	nodePortAddrs, err := cluster.ParsePrefixes(f.nodePortAddresses)
+	if err != nil {
+		return fmt.Errorf("--nodeport-addresses: %w", err)
 	}
 	subnetFile := filepath.Join(f.dataDir, "subnet.env")
 	if f.cleanup {
@@ -136,7 +141,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 		Name: f.name, RESTConfig: restCfg, Runtime: f.runtime, NodeIP: nodeIP,
 		ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(f.agentPort)),
 		Logger:       logger,
-		ProxyMode:    f.proxyMode, ClusterCIDR: cidr,
+		ProxyMode:    f.proxyMode, ClusterCIDR: cidr, NodePortAddresses: nodePortAddrs,
 		ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(f.proxyPort)),
 	}
 	if f.proxyKubeconfig != "" {

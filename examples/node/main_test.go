@@ -20,6 +20,7 @@ func TestFlags(t *testing.T) {
 		{"overlay without etcd", []string{"--kubeconfig", "k"}, "--etcd-servers is required"},
 		{"unknown overlay", []string{"--overlay", "flannel"}, `--overlay "flannel": want one of vxlan, host-gw, none`},
 		{"unknown proxy mode", []string{"--proxy-mode", "ipvs"}, `--proxy-mode "ipvs": want one of`},
+		{"bad node port addresses", []string{"--kubeconfig", "k", "--overlay", "none", "--nodeport-addresses", "192.168.1.0/24,10.0.0.1"}, "--nodeport-addresses"},
 		{"bad cluster CIDR", []string{"--cluster-cidr", "10.244.0.0"}, "--cluster-cidr"},
 		{"bad node IP", []string{"--kubeconfig", "k", "--overlay", "none", "--node-ip", "node1"}, "--node-ip"},
 		{"missing kubeconfig file", []string{"--kubeconfig", "/nonexistent/kubeconfig", "--overlay", "none", "--node-ip", "10.0.0.1"}, `kubeconfig "/nonexistent/kubeconfig"`},

@@ -97,8 +97,10 @@ func TestMultiNode(t *testing.T) {
 			"--proxy-kubeconfig", filepath.Join(dir, "master", "kube-proxy.kubeconfig"),
 			"--node-name", h.name, "--node-ip", h.ip.String(), "--etcd-servers", etcdURL,
 			"--data-dir", dataDir,
-			// One node proxies with iptables, the other with nftables.
-			"--proxy-mode", []string{"iptables", "nftables"}[i]}
+			// One node proxies with iptables, the other with nftables;
+			// node ports only on the lan.
+			"--proxy-mode", []string{"iptables", "nftables"}[i],
+			"--nodeport-addresses", fmt.Sprintf("%s/%d", lan.gateway, lan.prefix)}
 		h.node = proctest.Start(t, "nsenter", args...)
 		t.Cleanup(func() {
 			// The node's rules, routes and devices live in its namespace;
