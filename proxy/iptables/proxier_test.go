@@ -3,6 +3,7 @@ package iptables
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -183,6 +184,40 @@ func TestPeriodicSyncRepairsHooks(t *testing.T) {
 	sync()
 	if got := dump(t, node, "KUBE"); got != want {
 		t.Fatalf("after the repairing sync:\n%s\nwant:\n%s", got, want)
+	}
+	if err := node.Do(func() error { return p.Cleanup(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKernelTakesEveryProtocol syncs a service of each protocol the proxier
+// supports into a namespace: the kernel accepts the rules (SCTP's match
+// included), and each service's node port rule is there.
+func TestKernelTakesEveryProtocol(t *testing.T) {
+	proxytest.RequireRoot(t)
+	node := proxytest.NewNetns(t, "gpi")
+	ctx := context.Background()
+	var p *Proxier
+	if err := node.Do(func() (err error) { p, err = New(Options{}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var sps []*proxy.ServicePort
+	for i, proto := range []v1.Protocol{v1.ProtocolTCP, v1.ProtocolUDP, v1.ProtocolSCTP} {
+		sps = append(sps, &proxy.ServicePort{
+			Name:      proxy.ServicePortName{Namespace: "default", Name: strings.ToLower(string(proto)), Protocol: proto},
+			ClusterIP: netip.AddrFrom4([4]byte{10, 96, 0, byte(10 + i)}), Port: 9999, NodePort: int32(30100 + i),
+			Endpoints: []proxy.Endpoint{{Addr: netip.MustParseAddr("10.244.1.5"), Port: 9999}},
+		})
+	}
+	if err := node.Do(func() error { return p.Sync(ctx, proxy.NewState(sps...)) }); err != nil {
+		t.Fatal(err)
+	}
+	d := dump(t, node, "KUBE")
+	for _, sp := range sps {
+		l := strings.ToLower(string(sp.Name.Protocol))
+		if want := fmt.Sprintf("-p %s -m comment --comment \"%s\" -m %s --dport %d", l, sp.Name, l, sp.NodePort); !strings.Contains(d, want) {
+			t.Errorf("no %q in the rules:\n%s", want, d)
+		}
 	}
 	if err := node.Do(func() error { return p.Cleanup(ctx) }); err != nil {
 		t.Fatal(err)
