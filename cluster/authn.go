@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/authn"
+	"github.com/gantryhq/gantry/pki"
 )
 
 // errNoCredentials is the 401 message of a request without credentials.
@@ -30,4 +33,21 @@ func (a requireCredentials) AuthenticateRequest(r *http.Request) (*apiserver.Use
 		return nil, false, errNoCredentials
 	}
 	return u, true, nil
+}
+
+// authenticate sets the authentication of a master's API server in opts:
+// client certificates of the cluster CA, the static token file when
+// configured, and no anonymous access.
+func (m *Master) authenticate(opts *apiserver.Options, p *pki.ClusterPKI) error {
+	var authenticator apiserver.Authenticator = p.Authenticator()
+	if m.cfg.TokenAuthFile != "" {
+		tokens, err := authn.LoadTokenFile(m.cfg.TokenAuthFile)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		opts.Logger.Info("static tokens loaded", "file", m.cfg.TokenAuthFile, "tokens", tokens.Len())
+		authenticator = authn.Union(authenticator, tokens)
+	}
+	opts.Authenticator = requireCredentials{authenticator}
+	return nil
 }

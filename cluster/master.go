@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
-	"github.com/gantryhq/gantry/apiserver/authn"
 	"github.com/gantryhq/gantry/controller/controllermanager"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/pki"
@@ -448,32 +447,25 @@ func (m *Master) Run(ctx context.Context) error {
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
-	var authenticator apiserver.Authenticator = p.Authenticator()
-	if m.cfg.TokenAuthFile != "" {
-		tokens, err := authn.LoadTokenFile(m.cfg.TokenAuthFile)
-		if err != nil {
-			return fmt.Errorf("cluster: %w", err)
-		}
-		log.Info("static tokens loaded", "file", m.cfg.TokenAuthFile, "tokens", tokens.Len())
-		authenticator = authn.Union(authenticator, tokens)
-	}
-	authenticator = requireCredentials{authenticator}
 	authz, err := newAuthorization(st, log)
 	if err != nil {
 		return err
 	}
-	srv, err := apiserver.New(apiserver.Options{
+	apiOpts := apiserver.Options{
 		ComponentChecks:       checks,
 		Store:                 st,
 		Logger:                log,
-		Authenticator:         authenticator,
 		Authorizer:            authz.authorizer,
 		Admission:             authz.admission,
 		ServiceClusterIPRange: m.cfg.ServiceClusterIPRange,
 		ServiceNodePortRange:  m.cfg.ServiceNodePortRange,
 		AdvertiseAddress:      m.cfg.AdvertiseAddress,
 		AdvertisePort:         port,
-	})
+	}
+	if err := m.authenticate(&apiOpts, p); err != nil {
+		return err
+	}
+	srv, err := apiserver.New(apiOpts)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
