@@ -220,6 +220,7 @@ func DefaultResources() []Resource {
 		rs[i].ValidateStatusUpdate = validation.ValidateStatusUpdate
 	}
 	rs = append(rs, rbacResources()...)
+	rs = append(rs, policyResources()...)
 	return append(rs, authorizationResources()...)
 }
 

@@ -55,6 +55,8 @@ var rules = map[reflect.Type]MetaRule{
 	reflect.TypeFor[*corev1.ServiceAccount]():        NamespacedSubdomain,
 	reflect.TypeFor[*corev1.ReplicationController](): NamespacedSubdomain,
 	reflect.TypeFor[*corev1.Event]():                 NamespacedSubdomain,
+	reflect.TypeFor[*corev1.LimitRange]():            NamespacedSubdomain,
+	reflect.TypeFor[*corev1.ResourceQuota]():         NamespacedSubdomain,
 	reflect.TypeFor[*corev1.Binding]():               NamespacedSubdomain,
 	reflect.TypeFor[*discoveryv1.EndpointSlice]():    NamespacedSubdomain,
 	reflect.TypeFor[*appsv1.Deployment]():            NamespacedSubdomain,

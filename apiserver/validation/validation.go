@@ -45,6 +45,10 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return ReplicationController(o)
 	case *corev1.Event:
 		return Event(o)
+	case *corev1.LimitRange:
+		return LimitRange(o)
+	case *corev1.ResourceQuota:
+		return ResourceQuota(o)
 	case *corev1.Binding:
 		return ValidateBinding(o)
 	case *discoveryv1.EndpointSlice:
@@ -105,6 +109,10 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return ReplicationControllerUpdate(o, old.(*corev1.ReplicationController))
 	case *corev1.Event:
 		return EventUpdate(o, old.(*corev1.Event))
+	case *corev1.LimitRange:
+		return LimitRangeUpdate(o, old.(*corev1.LimitRange))
+	case *corev1.ResourceQuota:
+		return ResourceQuotaUpdate(o, old.(*corev1.ResourceQuota))
 	case *corev1.Binding:
 		return ValidateBinding(o)
 	case *discoveryv1.EndpointSlice:
@@ -143,6 +151,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		return ServiceStatusUpdate(o, old.(*corev1.Service))
 	case *corev1.ReplicationController:
 		return ReplicationControllerStatusUpdate(o, old.(*corev1.ReplicationController))
+	case *corev1.ResourceQuota:
+		return ResourceQuotaStatusUpdate(o, old.(*corev1.ResourceQuota))
 	case *appsv1.Deployment:
 		return DeploymentStatusUpdate(o, old.(*appsv1.Deployment))
 	case *appsv1.ReplicaSet:
