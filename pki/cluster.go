@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +28,10 @@ const (
 	ProxyUser             = "system:kube-proxy"
 	NodeUserPrefix        = "system:node:"
 	NodesGroup            = "system:nodes"
+	// APIServerKubeletClientUser is the API server's identity towards
+	// node agents (kubeadm's apiserver-kubelet-client), when it proxies
+	// logs and exec to them.
+	APIServerKubeletClientUser = "kube-apiserver-kubelet-client"
 )
 
 // DefaultClusterDomain is the cluster's DNS domain when Options.ClusterDomain
@@ -56,8 +61,14 @@ type Options struct {
 	ClusterDomain string
 
 	// NodeNames get a client certificate each (system:node:<name> in
-	// system:nodes). Certificates of nodes not listed are left alone.
+	// system:nodes) and a serving certificate for their node agent's API
+	// (see NodeServingCertRequest). Certificates of nodes not listed are
+	// left alone.
 	NodeNames []string
+
+	// NodeIPs are the addresses of node agents, by node name, put in
+	// their serving certificates besides the node's name; optional.
+	NodeIPs map[string][]net.IP
 
 	// CAValidity is the validity of a new CA (default DefaultCAValidity),
 	// CertValidity of new certificates (default DefaultCertValidity).
@@ -104,6 +115,11 @@ func (o *Options) setDefaults() error {
 			return fmt.Errorf("pki: invalid node name %q", n)
 		}
 	}
+	for n := range o.NodeIPs {
+		if !slices.Contains(o.NodeNames, n) {
+			return fmt.Errorf("pki: NodeIPs names node %q, which is not in NodeNames", n)
+		}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -123,8 +139,12 @@ type ClusterPKI struct {
 	APIServer *Certificate
 	// Client certificates.
 	Admin, Scheduler, ControllerManager, Proxy *Certificate
-	// Nodes has the client certificate of each of Options.NodeNames.
-	Nodes map[string]*Certificate
+	// APIServerKubeletClient is the API server's client certificate
+	// towards node agents (APIServerKubeletClientUser).
+	APIServerKubeletClient *Certificate
+	// Nodes has the client certificate of each of Options.NodeNames,
+	// NodeServing the serving certificate of its node agent.
+	Nodes, NodeServing map[string]*Certificate
 	// ServiceAccountKey signs service-account tokens;
 	// ServiceAccountKeyFile and ServiceAccountPublicKeyFile (sa.key, sa.pub)
 	// keep it.
@@ -148,7 +168,7 @@ func EnsureClusterPKI(dir string, opts Options) (*ClusterPKI, error) {
 		return nil, err
 	}
 	e := &ensurer{dir: dir, ca: ca, opts: opts}
-	p := &ClusterPKI{Dir: dir, CA: ca, Nodes: map[string]*Certificate{}}
+	p := &ClusterPKI{Dir: dir, CA: ca, Nodes: map[string]*Certificate{}, NodeServing: map[string]*Certificate{}}
 
 	if p.APIServer, err = e.cert("apiserver", e.apiServerRequest()); err != nil {
 		return nil, err
@@ -163,6 +183,7 @@ func EnsureClusterPKI(dir string, opts Options) (*ClusterPKI, error) {
 		{&p.Scheduler, "scheduler", SchedulerUser, nil},
 		{&p.ControllerManager, "controller-manager", ControllerManagerUser, nil},
 		{&p.Proxy, "kube-proxy", ProxyUser, nil},
+		{&p.APIServerKubeletClient, "apiserver-kubelet-client", APIServerKubeletClientUser, nil},
 	}
 	for _, c := range clients {
 		if *c.dst, err = e.cert(c.name, CertRequest{CommonName: c.cn, Organization: c.orgs, Usage: ClientAuth}); err != nil {
@@ -171,6 +192,9 @@ func EnsureClusterPKI(dir string, opts Options) (*ClusterPKI, error) {
 	}
 	for _, n := range opts.NodeNames {
 		if p.Nodes[n], err = e.cert("node-"+n, NodeCertRequest(n)); err != nil {
+			return nil, err
+		}
+		if p.NodeServing[n], err = e.cert("serving-node-"+n, NodeServingCertRequest(n, opts.NodeIPs[n])); err != nil {
 			return nil, err
 		}
 	}
@@ -184,6 +208,23 @@ func EnsureClusterPKI(dir string, opts Options) (*ClusterPKI, error) {
 // NodeCertRequest is the client certificate of a node agent.
 func NodeCertRequest(nodeName string) CertRequest {
 	return CertRequest{CommonName: NodeUserPrefix + nodeName, Organization: []string{NodesGroup}, Usage: ClientAuth}
+}
+
+// NodeServingCertRequest is the serving certificate of a node agent's API:
+// the subject of the node's identity, as a kubelet's serving certificate
+// has, valid for the node name and the given addresses. The API server
+// checks it against the node name when it proxies to the agent.
+func NodeServingCertRequest(nodeName string, ips []net.IP) CertRequest {
+	var addrs []net.IP
+	for _, ip := range ips {
+		if ip != nil && !slices.ContainsFunc(addrs, ip.Equal) {
+			addrs = append(addrs, ip)
+		}
+	}
+	return CertRequest{
+		CommonName: NodeUserPrefix + nodeName, Organization: []string{NodesGroup},
+		DNSNames: []string{nodeName}, IPAddresses: addrs, Usage: ServerAuth,
+	}
 }
 
 // APIServerSANs returns the names of the API server's serving certificate
@@ -385,6 +426,21 @@ func (e *ensurer) serviceAccountKey(p *ClusterPKI) error {
 // hint (see the package ServerTLSConfig).
 func (p *ClusterPKI) ServerTLSConfig() (*tls.Config, error) {
 	return ServerTLSConfig(p.APIServer, p.CA.Pool())
+}
+
+// NodeClientTLSConfig returns the TLS configuration of the API server as a
+// client of node agents: its APIServerKubeletClient certificate, and the
+// cluster CA as the roots that node agents' serving certificates must
+// chain to. TLS 1.2 at least.
+func (p *ClusterPKI) NodeClientTLSConfig() (*tls.Config, error) {
+	if p.APIServerKubeletClient == nil {
+		return nil, errors.New("pki: no API server kubelet client certificate")
+	}
+	tc, err := p.APIServerKubeletClient.TLSCertificate()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{tc}, RootCAs: p.CA.Pool()}, nil
 }
 
 // Authenticator returns a client-certificate authenticator trusting the

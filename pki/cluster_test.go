@@ -28,14 +28,17 @@ func TestEnsureClusterPKI(t *testing.T) {
 		APIServerIPs:          []net.IP{net.ParseIP("192.0.2.10")},
 		ServiceClusterIPRange: netip.MustParsePrefix("10.96.0.0/12"),
 		NodeNames:             []string{"node-a"},
+		NodeIPs:               map[string][]net.IP{"node-a": {net.ParseIP("192.0.2.21")}},
 		Logger:                quiet(),
 	}
 	p, err := pki.EnsureClusterPKI(dir, opts)
 	require.NoError(t, err)
-	require.Equal(t, []string{"apiserver.crt", "admin.crt", "scheduler.crt", "controller-manager.crt", "kube-proxy.crt", "node-node-a.crt"}, p.Issued)
+	require.Equal(t, []string{"apiserver.crt", "admin.crt", "scheduler.crt", "controller-manager.crt", "kube-proxy.crt",
+		"apiserver-kubelet-client.crt", "node-node-a.crt", "serving-node-node-a.crt"}, p.Issued)
 
 	t.Run("files", func(t *testing.T) {
-		for _, name := range []string{"ca", "apiserver", "admin", "scheduler", "controller-manager", "kube-proxy", "node-node-a"} {
+		for _, name := range []string{"ca", "apiserver", "admin", "scheduler", "controller-manager", "kube-proxy",
+			"apiserver-kubelet-client", "node-node-a", "serving-node-node-a"} {
 			requireMode(t, filepath.Join(dir, name+".key"), 0o600)
 			requireMode(t, filepath.Join(dir, name+".crt"), 0o644)
 		}
@@ -71,6 +74,7 @@ func TestEnsureClusterPKI(t *testing.T) {
 			{p.ControllerManager, "system:kube-controller-manager", nil},
 			{p.Proxy, "system:kube-proxy", nil},
 			{p.Nodes["node-a"], "system:node:node-a", []string{"system:nodes"}},
+			{p.APIServerKubeletClient, "kube-apiserver-kubelet-client", nil},
 		} {
 			t.Run(tt.user, func(t *testing.T) {
 				require.Equal(t, tt.user, tt.cert.Cert.Subject.CommonName)
@@ -79,6 +83,25 @@ func TestEnsureClusterPKI(t *testing.T) {
 				require.Error(t, p.CA.Verify(tt.cert.Cert, pki.ServerAuth))
 			})
 		}
+	})
+
+	t.Run("node serving certificate", func(t *testing.T) {
+		c := p.NodeServing["node-a"].Cert
+		require.Equal(t, "system:node:node-a", c.Subject.CommonName)
+		require.Equal(t, []string{"system:nodes"}, c.Subject.Organization)
+		require.NoError(t, p.CA.Verify(c, pki.ServerAuth))
+		require.Error(t, p.CA.Verify(c, pki.ClientAuth), "not usable as the node's client certificate")
+		require.NoError(t, c.VerifyHostname("node-a"))
+		require.NoError(t, c.VerifyHostname("192.0.2.21"))
+		require.Error(t, c.VerifyHostname("node-b"))
+	})
+
+	t.Run("node client TLS configuration", func(t *testing.T) {
+		tc, err := p.NodeClientTLSConfig()
+		require.NoError(t, err)
+		require.Len(t, tc.Certificates, 1)
+		_, err = p.NodeServing["node-a"].Cert.Verify(x509.VerifyOptions{Roots: tc.RootCAs, DNSName: "node-a"})
+		require.NoError(t, err)
 	})
 
 	t.Run("reused on restart", func(t *testing.T) {
@@ -100,7 +123,7 @@ func TestEnsureClusterPKIReissue(t *testing.T) {
 	later := func(d time.Duration) func() time.Time {
 		return func() time.Time { return time.Now().Add(d) }
 	}
-	allClients := []string{"admin.crt", "scheduler.crt", "controller-manager.crt", "kube-proxy.crt"}
+	allClients := []string{"admin.crt", "scheduler.crt", "controller-manager.crt", "kube-proxy.crt", "apiserver-kubelet-client.crt"}
 	tests := []struct {
 		name       string
 		change     func(o *pki.Options)
@@ -247,6 +270,7 @@ func TestEnsureClusterPKIOptions(t *testing.T) {
 		"negative validity":      {CertValidity: -time.Hour},
 		"node name with a slash": {NodeNames: []string{"a/b"}},
 		"empty node name":        {NodeNames: []string{""}},
+		"IPs of an unknown node": {NodeNames: []string{"a"}, NodeIPs: map[string][]net.IP{"b": {net.ParseIP("192.0.2.1")}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

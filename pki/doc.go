@@ -16,7 +16,9 @@
 //	scheduler.crt, scheduler.key             CN=system:kube-scheduler
 //	controller-manager.crt, ...key           CN=system:kube-controller-manager
 //	kube-proxy.crt, kube-proxy.key           CN=system:kube-proxy
+//	apiserver-kubelet-client.crt, ...key     CN=kube-apiserver-kubelet-client (to node agents)
 //	node-<name>.crt, node-<name>.key         CN=system:node:<name>, O=system:nodes
+//	serving-node-<name>.crt, ...key          node agent serving certificate (SANs: name, IPs)
 //	sa.key, sa.pub                           service-account token signing key pair
 //
 // Keys are written with mode 0600, every file atomically (a temporary file
