@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,6 +49,10 @@ type Options struct {
 	Network runtime.NetworkConfig
 	// DNS is given to every pod that does not use the host network.
 	DNS runtime.DNSConfig
+	// RootDir holds the pods' volumes, pods/<uid>/volumes/<plugin>/<name>
+	// (the kubelet's --root-dir); empty means DefaultRootDir(NodeName).
+	// Secrets are written below it: keep it private to the agent.
+	RootDir string
 
 	// ServeAddress is where the agent's HTTP API (Handler) listens, e.g.
 	// "0.0.0.0:10250"; port 0 picks a free port. Empty: not served (an
@@ -110,6 +115,14 @@ func (o *Options) validate() error {
 	if o.Version == "" {
 		o.Version = "v1.37.2-gantry"
 	}
+	if o.RootDir == "" {
+		o.RootDir = DefaultRootDir(o.NodeName)
+	}
+	if abs, err := filepath.Abs(o.RootDir); err != nil {
+		errs = append(errs, fmt.Errorf("RootDir: %w", err))
+	} else {
+		o.RootDir = abs
+	}
 	for name, q := range o.Capacity {
 		if q.Sign() < 0 {
 			errs = append(errs, fmt.Errorf("capacity %s is negative", name))
@@ -144,6 +157,8 @@ type Agent struct {
 	port int32
 	// probes holds the probe results of running containers.
 	probes probes
+	// volumes keeps the pods' volumes on disk.
+	volumes *volumeManager
 }
 
 // New validates opts and returns an Agent.
@@ -156,6 +171,7 @@ func New(opts Options) (*Agent, error) {
 		rt: opts.Runtime, cs: opts.Client,
 		backoff: newBackoff(opts.BackOff, opts.MaxBackOff),
 		port:    opts.Port,
+		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity)),
 	}, nil
 }
 
@@ -211,6 +227,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	a.log.InfoContext(ctx, "node agent running")
+	defer a.volumes.startEvents(a.opts.NodeName)()
 
 	done := make(chan struct{})
 	go func() { defer close(done); a.heartbeat(ctx) }()

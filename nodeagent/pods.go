@@ -103,6 +103,19 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 
 	waiting := map[string]*corev1.ContainerStateWaiting{}
 	requeue := a.opts.SyncInterval
+	// Volumes come first, and are refreshed on every sync.
+	vols, err := a.volumes.setUp(ctx, pod)
+	if err != nil {
+		a.log.WarnContext(ctx, "setting up the pod's volumes", "pod", key, "err", err)
+		a.volumes.warn(pod, "FailedMount", err.Error())
+		if len(vols) < len(pod.Spec.Volumes) {
+			// Some volume was never ready: the pod waits for it.
+			for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+				waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: err.Error()}
+			}
+			return a.opts.BackOff, a.updateStatus(ctx, pod, state, waiting)
+		}
+	}
 	if state.sandbox == nil {
 		sb, err := a.runSandbox(ctx, pod)
 		if err != nil {
@@ -114,7 +127,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 		}
 		state.sandbox = sb
 	}
-	initDone, initWait := a.runInit(ctx, pod, state, waiting)
+	initDone, initWait := a.runInit(ctx, pod, state, waiting, vols)
 	if !initDone {
 		if initWait > 0 {
 			requeue = min(requeue, initWait)
@@ -157,7 +170,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 				continue
 			}
 		}
-		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt)
+		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt, vols)
 		if err != nil {
 			waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
 			requeue = min(requeue, a.opts.BackOff)
@@ -171,7 +184,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 // runInit runs the pod's init containers one after the other; done says
 // that all have succeeded. A failed one is retried with back-off unless the
 // restart policy is Never (the pod then fails: see podStatus).
-func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, waiting map[string]*corev1.ContainerStateWaiting) (done bool, requeue time.Duration) {
+func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, waiting map[string]*corev1.ContainerStateWaiting, vols map[string]string) (done bool, requeue time.Duration) {
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		cur := state.containers[c.Name]
@@ -192,7 +205,7 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, w
 		default: // running or created: wait for it
 			return false, a.opts.SyncInterval
 		}
-		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt)
+		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt, vols)
 		if err != nil {
 			waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
 			return false, a.opts.BackOff
@@ -260,9 +273,10 @@ func (a *Agent) runSandbox(ctx context.Context, pod *corev1.Pod) (*runtime.Sandb
 	return &st, nil
 }
 
-// startContainer pulls the image, creates and starts one container. On
-// failure it returns the waiting reason the pod status shows.
-func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtime.SandboxStatus, attempt uint32) (*runtime.ContainerStatus, string, error) {
+// startContainer pulls the image, creates and starts one container with
+// its volume mounts (vols: the host paths of the pod's volumes). On failure
+// it returns the waiting reason the pod status shows.
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtime.SandboxStatus, attempt uint32, vols map[string]string) (*runtime.ContainerStatus, string, error) {
 	if _, err := a.rt.PullImage(ctx, c.Image, runtime.PullOptions{Policy: runtime.PullPolicy(c.ImagePullPolicy)}); err != nil {
 		switch {
 		case errors.Is(err, runtime.ErrImageNeverPull):
@@ -288,6 +302,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		return nil, "CreateContainerConfigError", err
 	}
 	cfg.Env = env
+	if cfg.Mounts, err = a.volumes.containerMounts(pod, c, vols, env); err != nil {
+		return nil, "CreateContainerConfigError", err
+	}
 	id, err := a.rt.CreateContainer(ctx, sb.ID, cfg)
 	if err != nil {
 		return nil, "CreateContainerError", err
@@ -332,6 +349,9 @@ func (a *Agent) terminate(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	if err := a.removePod(ctx, pod.UID); err != nil {
+		return err
+	}
+	if err := a.volumes.tearDown(pod.UID); err != nil {
 		return err
 	}
 	err = a.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
@@ -427,5 +447,21 @@ func (a *Agent) housekeeping(ctx context.Context) {
 				}
 			}
 		}
+		if err := a.volumes.sweep(a.livePods); err != nil {
+			a.log.WarnContext(ctx, "removing the volumes of orphaned pods", "err", err)
+		}
 	}
+}
+
+// livePods are the UIDs of the pods bound to the node.
+func (a *Agent) livePods() (map[types.UID]bool, error) {
+	pods, err := a.pods.List(everything)
+	if err != nil {
+		return nil, err
+	}
+	live := make(map[types.UID]bool, len(pods))
+	for _, p := range pods {
+		live[p.UID] = true
+	}
+	return live, nil
 }
