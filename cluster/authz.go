@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/limitranger"
+	"github.com/gantryhq/gantry/apiserver/admission/resourcequota"
 	"github.com/gantryhq/gantry/apiserver/noderestriction"
 	"github.com/gantryhq/gantry/apiserver/rbac"
 	"github.com/gantryhq/gantry/store"
@@ -18,7 +20,8 @@ import (
 // authorization is what a master's API server authorizes and admits with:
 // system:masters first, then the node authorizer, then RBAC over a cache of
 // the store's roles and bindings; the NodeRestriction admission plugin and
-// RBAC's escalation check.
+// RBAC's escalation check; LimitRanger and ResourceQuota, the latter last
+// as in Kubernetes so that it charges what the others let through.
 type authorization struct {
 	cache      *rbac.StoreCache
 	pods       *noderestriction.PodIndex
@@ -48,11 +51,19 @@ func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	limits, err := limitranger.New(limitranger.Options{Lister: limitranger.StoreLister{Store: st}})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	quota, err := resourcequota.New(resourcequota.Options{Store: st, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	return &authorization{
 		cache:      cache,
 		pods:       pods,
 		authorizer: authorizer,
-		admission:  []any{noderestriction.NewAdmission(), escalation},
+		admission:  []any{limits, noderestriction.NewAdmission(), escalation, quota},
 	}, nil
 }
 
