@@ -47,6 +47,15 @@ func authorizationResources() []Resource {
 			serve:      (*Server).serveReview,
 			createOnly: true,
 		},
+		{
+			// Is this bearer token good, and whose is it? (node agents'
+			// webhook token authentication)
+			GroupVersionKind: authenticationv1.SchemeGroupVersion.WithKind("TokenReview"), Plural: "tokenreviews",
+			New:        func() runtime.Object { return &authenticationv1.TokenReview{} },
+			NewList:    func() runtime.Object { return &authenticationv1.TokenReview{} }, // never listed
+			serve:      (*Server).serveReview,
+			createOnly: true,
+		},
 	}
 }
 
@@ -90,6 +99,10 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, res *Resour
 		o.Status = s.review(ctx, reviewUser(&o.Spec), &o.Spec)
 	case *authorizationv1.SelfSubjectRulesReview:
 		o.Status = s.rulesReview(ctx, UserFrom(ctx), o.Spec.Namespace)
+	case *authenticationv1.TokenReview:
+		if err := s.reviewToken(ctx, o); err != nil {
+			return err
+		}
 	case *authenticationv1.SelfSubjectReview:
 		u := UserFrom(ctx)
 		o.Status.UserInfo = authenticationv1.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups}

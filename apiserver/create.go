@@ -23,6 +23,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res *Resou
 		return s.handleBinding(w, r, res, info)
 	case "eviction":
 		return s.handleEviction(w, r, res, info)
+	case "token":
+		return s.handleTokenRequest(w, r, res, info)
 	}
 	if info.Name != "" {
 		return apierrors.NewMethodNotSupported(res.GroupResource(), "create")

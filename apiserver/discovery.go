@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -51,6 +52,9 @@ func (s *Server) subresources(res *Resource) []subresource {
 			subresource{"log", res.GroupVersionKind, getOnlyVerbs, nil},
 			subresource{"exec", corev1.SchemeGroupVersion.WithKind("PodExecOptions"), execVerbs, &corev1.PodExecOptions{}},
 		)
+	}
+	if isCoreServiceAccounts(res) && s.opts.TokenIssuer != nil {
+		out = append(out, subresource{"token", authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), createOnlyVerbs, &authenticationv1.TokenRequest{}})
 	}
 	if isCoreNamespaces(res) {
 		out = append(out, subresource{"finalize", res.GroupVersionKind, namespaceFinalize, res.New()})

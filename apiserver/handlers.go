@@ -136,6 +136,8 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return statusVerbs, res.Scale != nil
 	case "binding", "eviction":
 		return createOnlyVerbs, isCorePods(res)
+	case "token":
+		return createOnlyVerbs, isCoreServiceAccounts(res) && s.opts.TokenIssuer != nil
 	case "log":
 		return getOnlyVerbs, isCorePods(res)
 	case "exec":

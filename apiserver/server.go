@@ -82,7 +82,22 @@ type Options struct {
 	// BookmarkInterval is how often a watch that allows bookmarks gets one;
 	// 0 means one minute.
 	BookmarkInterval time.Duration
+	// TokenIssuer signs the tokens of the TokenRequest API
+	// (serviceaccounts/<name>/token); nil means the subresource is not
+	// served.
+	TokenIssuer TokenIssuer
+	// APIAudiences are the audiences of this server's tokens
+	// (--api-audiences): the default of TokenRequests and TokenReviews that
+	// name none. Empty means ["https://kubernetes.default.svc.cluster.local"].
+	APIAudiences []string
+	// MaxTokenExpiration shortens longer TokenRequests
+	// (--service-account-max-token-expiration); 0 means no limit.
+	MaxTokenExpiration time.Duration
 }
+
+// DefaultAPIAudience is the default of Options.APIAudiences, which is also
+// the default service account token issuer.
+const DefaultAPIAudience = "https://kubernetes.default.svc.cluster.local"
 
 // Server is the Kubernetes API over a Store. It is an http.Handler; it holds
 // no state between requests beyond its configuration and metrics, so any
@@ -124,6 +139,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.BookmarkInterval == 0 {
 		opts.BookmarkInterval = time.Minute
+	}
+	if len(opts.APIAudiences) == 0 {
+		opts.APIAudiences = []string{DefaultAPIAudience}
+	}
+	if opts.MaxTokenExpiration < 0 {
+		return nil, fmt.Errorf("apiserver: negative MaxTokenExpiration %v", opts.MaxTokenExpiration)
 	}
 	if !opts.ServiceClusterIPRange.IsValid() {
 		opts.ServiceClusterIPRange = DefaultServiceClusterIPRange

@@ -8,6 +8,9 @@ package apiservertest
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
 	"net/http"
@@ -22,8 +25,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/authn"
 	"github.com/gantryhq/gantry/apiserver/noderestriction"
 	"github.com/gantryhq/gantry/apiserver/rbac"
+	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 	"github.com/gantryhq/gantry/store"
 	"github.com/gantryhq/gantry/store/memory"
 )
@@ -45,7 +50,7 @@ type Server struct {
 // Option changes how Start starts a server.
 type Option func(*settings)
 
-type settings struct{ rbac bool }
+type settings struct{ rbac, serviceAccounts bool }
 
 // WithRBAC turns authentication and authorization on: requests carry a
 // bearer token made by Server.ConfigFor (requests without one are
@@ -56,6 +61,15 @@ type settings struct{ rbac bool }
 // when Start returns. Server.Config is then an administrator in
 // system:masters. opts.Authenticator, Authorizer and Admission must be nil.
 func WithRBAC() Option { return func(s *settings) { s.rbac = true } }
+
+// WithServiceAccounts turns service account tokens on: the TokenRequest
+// API (serviceaccounts/<name>/token) signs tokens with a key made for the
+// test, bearer tokens it signed authenticate as their service account
+// (before the tokens of ConfigFor, with WithRBAC), TokenReview answers for
+// them, and the ServiceAccount admission plugin gives pods their account
+// and token volume: pods need their account (usually "default") to
+// exist, which no controller makes here. opts.TokenIssuer must be nil.
+func WithServiceAccounts() Option { return func(s *settings) { s.serviceAccounts = true } }
 
 // Start starts an API server for the test. opts.Store nil means a new
 // memory store (closed with the test); other options are as for
@@ -104,6 +118,33 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 		}
 		opts.Authorizer = authorizer
 		opts.Admission = []any{noderestriction.NewAdmission(), escalation}
+	}
+	if set.serviceAccounts {
+		if opts.TokenIssuer != nil {
+			tb.Fatalf("apiservertest: WithServiceAccounts sets TokenIssuer")
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		issuer, err := serviceaccount.NewIssuer(serviceaccount.IssuerOptions{Key: key, Now: opts.Now})
+		if err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		lookup := serviceaccount.StoreLookup(opts.Store)
+		sa, err := serviceaccount.NewAuthenticator(serviceaccount.AuthenticatorOptions{
+			Keys: []crypto.PublicKey{key.Public()}, Legacy: true, Lookup: lookup, Now: opts.Now,
+		})
+		if err != nil {
+			tb.Fatalf("apiservertest: %v", err)
+		}
+		opts.TokenIssuer = issuer
+		if opts.Authenticator == nil {
+			opts.Authenticator = sa
+		} else {
+			opts.Authenticator = authn.Union(sa, opts.Authenticator)
+		}
+		opts.Admission = append(opts.Admission, serviceaccount.NewAdmission(lookup))
 	}
 	srv, err := apiserver.New(opts)
 	if err != nil {
