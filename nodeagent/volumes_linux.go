@@ -203,7 +203,14 @@ func bindMountFD(f *os.File, target string) error {
 	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	// A target of the other kind (the subPath changed) is replaced.
+	if fi, err := os.Lstat(target); err == nil && fi.IsDir() != isDir {
+		if err := os.Remove(target); err != nil {
+			return err
+		}
+	}
+	if isDir {
 		if err := os.MkdirAll(target, 0o755); err != nil {
 			return err
 		}
