@@ -98,11 +98,22 @@ func Endpoints(ep *corev1.Endpoints) {
 	}
 }
 
-// Secret defaults a secret: type Opaque.
+// Secret defaults a secret: type Opaque, and stringData merged into data
+// (a key in both takes stringData's value), as the API's conversion does:
+// stringData is write-only and never stored.
 func Secret(s *corev1.Secret) {
 	if s.Type == "" {
 		s.Type = corev1.SecretTypeOpaque
 	}
+	if len(s.StringData) > 0 {
+		if s.Data == nil {
+			s.Data = make(map[string][]byte, len(s.StringData))
+		}
+		for k, v := range s.StringData {
+			s.Data[k] = []byte(v)
+		}
+	}
+	s.StringData = nil
 }
 
 // PersistentVolumeClaim defaults a claim: volumeMode Filesystem and

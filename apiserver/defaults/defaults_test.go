@@ -344,3 +344,22 @@ func TestJobSelector(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretStringData(t *testing.T) {
+	s := &corev1.Secret{
+		Data:       map[string][]byte{"keep": []byte("1"), "both": []byte("old")},
+		StringData: map[string]string{"both": "new", "added": "2"},
+	}
+	Secret(s)
+	if s.StringData != nil {
+		t.Errorf("stringData kept: %v", s.StringData)
+	}
+	want := map[string]string{"keep": "1", "both": "new", "added": "2"}
+	if len(s.Data) != len(want) {
+		t.Fatalf("data = %v, want %v", s.Data, want)
+	}
+	for k, v := range want {
+		eq(t, "data["+k+"]", string(s.Data[k]), v)
+	}
+	eq(t, "type", s.Type, corev1.SecretTypeOpaque)
+}
