@@ -142,7 +142,9 @@ func TestTokenRefused(t *testing.T) {
 		{"account deleted", func(f *fixture) string { return f.token(t, nil) },
 			func(f *fixture) { delete(f.objs.accounts, "team/builder") }, "service account: has been deleted"},
 		{"account replaced", func(f *fixture) string { return f.token(t, nil) },
-			func(f *fixture) { f.objs.accounts["team/builder"] = &corev1.ServiceAccount{ObjectMeta: meta("team", "builder", "sa-2")} }, "was replaced"},
+			func(f *fixture) {
+				f.objs.accounts["team/builder"] = &corev1.ServiceAccount{ObjectMeta: meta("team", "builder", "sa-2")}
+			}, "was replaced"},
 		{"account being deleted", func(f *fixture) string { return f.token(t, nil) },
 			func(f *fixture) { f.sa.DeletionTimestamp = &metav1.Time{Time: f.now} }, "is being deleted"},
 		{"bound pod deleted", func(f *fixture) string {
