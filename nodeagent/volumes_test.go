@@ -21,6 +21,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/apiservertest"
 	"github.com/gantryhq/gantry/nodeagent"
 	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/fake"
@@ -458,4 +460,78 @@ func TestOrphanedVolumesRemoved(t *testing.T) {
 		_, err := os.Stat(filepath.Join(e.root, "pods", "orphan-uid"))
 		return errors.Is(err, fs.ErrNotExist)
 	})
+}
+
+// TestServiceAccountTokenVolume: on an API server with RBAC, the node
+// authorizer and service accounts, the token volume the admission plugin
+// gives a pod is filled by the agent, acting as its node, with a token the
+// API server accepts as the pod's service account.
+func TestServiceAccountTokenVolume(t *testing.T) {
+	srv := apiservertest.Start(t, apiserver.Options{}, apiservertest.WithRBAC(), apiservertest.WithServiceAccounts())
+	admin, err := kubernetes.NewForConfig(srv.ConfigFor("admin", "system:masters"))
+	require.NoError(t, err)
+	nodeClient, err := kubernetes.NewForConfig(srv.ConfigFor("system:node:n1", "system:nodes"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	// No controllers run here: the account and the CA bundle are made by hand.
+	_, err = admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = admin.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": "the CA"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var mounts []runtime.Mount
+	rt, err := fake.New(fake.Options{Images: []string{"app:1"}, Behavior: func(_ runtime.Sandbox, c runtime.ContainerConfig) fake.Behavior {
+		mu.Lock()
+		defer mu.Unlock()
+		mounts = c.Mounts
+		return fake.Behavior{}
+	}})
+	require.NoError(t, err)
+	root := t.TempDir()
+	agent, err := nodeagent.New(nodeagent.Options{
+		NodeName: "n1", Client: nodeClient, Runtime: rt, RootDir: root, SyncInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done); require.NoError(t, nodeagent.UnmountAll(root)) })
+
+	_, err = admin.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever,
+		}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor(t, "the pod to run", 20*time.Second, func() (bool, error) {
+		p, err := admin.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning, errors.New(string(p.Status.Phase))
+	})
+	mu.Lock()
+	var dir string
+	for _, m := range mounts {
+		if m.ContainerPath == "/var/run/secrets/kubernetes.io/serviceaccount" {
+			dir = m.HostPath
+			require.True(t, m.ReadOnly)
+		}
+	}
+	mu.Unlock()
+	require.NotEmpty(t, dir, "the token volume is mounted")
+	require.Equal(t, "the CA", readFile(filepath.Join(dir, "ca.crt")))
+	require.Equal(t, "default", readFile(filepath.Join(dir, "namespace")))
+
+	review, err := admin.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+		Spec: authenticationv1.TokenReviewSpec{Token: readFile(filepath.Join(dir, "token"))},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, review.Status.Authenticated, review.Status.Error)
+	require.Equal(t, "system:serviceaccount:default:default", review.Status.User.Username)
+	require.Equal(t, authenticationv1.ExtraValue{"client"}, review.Status.User.Extra["authentication.kubernetes.io/pod-name"])
 }
