@@ -2,14 +2,12 @@ package nodeagent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +22,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/runtime"
 )
 
@@ -62,6 +61,20 @@ type Options struct {
 	// Port is the API port reported in node status (daemonEndpoints), when
 	// the agent does not serve it itself.
 	Port int32
+	// TLSConfig is the API's serving TLS configuration (the kubelet's
+	// --tls-cert-file, --tls-private-key-file, --client-ca-file; see
+	// pki.ServerTLSConfig); nil means a self-signed certificate for
+	// NodeName and NodeIP made at start (see SelfSignedTLSConfig). The API
+	// is always served over TLS.
+	TLSConfig *tls.Config
+	// Authenticator and Authorizer guard the API (see Handler). Both or
+	// neither: the kubelet's secure setup is a union of a
+	// pki.CertAuthenticator and a TokenReviewAuthenticator, and a
+	// SubjectAccessReviewAuthorizer. With neither, anyone who reaches the
+	// API may use it (the kubelet's --anonymous-auth=true
+	// --authorization-mode=AlwaysAllow): for tests and embedding only.
+	Authenticator apiserver.Authenticator
+	Authorizer    apiserver.Authorizer
 
 	// LeaseDuration is the node lease's duration (40s); RenewInterval how
 	// often the agent renews it (10s).
@@ -124,6 +137,9 @@ func (o *Options) validate() error {
 	} else {
 		o.RootDir = abs
 	}
+	if (o.Authenticator == nil) != (o.Authorizer == nil) {
+		errs = append(errs, errors.New("Authenticator and Authorizer go together"))
+	}
 	for name, q := range o.Capacity {
 		if q.Sign() < 0 {
 			errs = append(errs, fmt.Errorf("capacity %s is negative", name))
@@ -181,18 +197,11 @@ func New(opts Options) (*Agent, error) {
 // after it returns (a restarted agent adopts them).
 func (a *Agent) Run(ctx context.Context) error {
 	if a.opts.ServeAddress != "" {
-		l, err := net.Listen("tcp", a.opts.ServeAddress)
+		stop, err := a.serve(ctx)
 		if err != nil {
-			return fmt.Errorf("nodeagent: %w", err)
+			return err
 		}
-		a.port = int32(l.Addr().(*net.TCPAddr).Port)
-		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-		go func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.ErrorContext(ctx, "serving the node agent API", "err", err)
-			}
-		}()
-		defer srv.Close()
+		defer stop()
 	}
 	if err := a.register(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -225,25 +234,23 @@ func (a *Agent) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
-		return ctx.Err()
+		return nil // stopped while starting
 	}
 	a.log.InfoContext(ctx, "node agent running")
 	defer a.volumes.startEvents(a.opts.NodeName)()
 
-	// Run returns once every goroutine it started is done, so that nothing
-	// touches the runtime or the pods' volumes afterwards.
-	var wg sync.WaitGroup
-	wg.Go(func() { a.heartbeat(ctx) })
-	wg.Go(func() { a.housekeeping(ctx) })
+	done := make(chan struct{})
+	go func() { defer close(done); a.heartbeat(ctx) }()
+	go a.housekeeping(ctx)
 	for range 2 {
-		wg.Go(func() {
+		go func() {
 			for a.processNext(ctx) {
 			}
-		})
+		}()
 	}
 	<-ctx.Done()
 	a.queue.ShutDown()
-	wg.Wait()
+	<-done
 	return nil
 }
 

@@ -1,8 +1,12 @@
 package nodeagent
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,12 +32,24 @@ const DefaultPort = 10250
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
 //	GET|POST /exec/{namespace}/{pod}/{container}?command=&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
 //
+// With Options.Authenticator and Authorizer, every path but /healthz is
+// guarded like the kubelet's port 10250 with --anonymous-auth=false and
+// --authorization-mode=Webhook: a request without credentials, or with a
+// client certificate or bearer token that does not verify, gets 401; an
+// authenticated user gets 403 (with the authorizer's reason) unless
+// allowed the verb on nodes/<subresource> of this node (see
+// RequestAttributes; these paths are all nodes/proxy). /healthz stays
+// open, for probes and load balancers, and says no more than whether the
+// runtime answers (the kubelet serves its health on a separate local
+// port instead). Errors are Kubernetes Status objects.
+//
 // It is only useful while Run runs (it reads the agent's pod cache).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.rt.Health(r.Context()); err != nil {
-			http.Error(w, "runtime: "+err.Error(), http.StatusInternalServerError)
+			a.log.WarnContext(r.Context(), "health check: the runtime does not answer", "err", err)
+			http.Error(w, "the container runtime does not answer", http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprint(w, "ok")
@@ -41,7 +57,52 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /pods", a.servePods)
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.serveLogs)
 	mux.HandleFunc("/exec/{namespace}/{pod}/{container}", a.serveExec)
-	return mux
+	if a.opts.Authenticator == nil {
+		return mux
+	}
+	return a.withAuth(mux, "/healthz")
+}
+
+// serve starts serving Handler over TLS at Options.ServeAddress, until
+// stop is called, and records the port for node status.
+func (a *Agent) serve(ctx context.Context) (stop func(), err error) {
+	tlsConfig := a.opts.TLSConfig
+	if tlsConfig == nil {
+		if tlsConfig, err = SelfSignedTLSConfig(a.opts.NodeName, a.opts.NodeIP, a.clock.Now()); err != nil {
+			return nil, err
+		}
+		a.log.InfoContext(ctx, "node agent API: no serving certificate given, made a self-signed one")
+	}
+	tlsConfig = tlsConfig.Clone()
+	if tlsConfig.MinVersion < tls.VersionTLS12 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+	if a.opts.Authenticator != nil && tlsConfig.ClientAuth == tls.NoClientCert {
+		// Certificates are verified by the authenticator, so that a bad
+		// one gets a 401 response rather than a TLS alert.
+		tlsConfig.ClientAuth = tls.RequestClientCert
+	}
+	// HTTP/1.1 only: exec streams are connection upgrades.
+	tlsConfig.NextProtos = []string{"http/1.1"}
+	if a.opts.Authenticator == nil {
+		a.log.WarnContext(ctx, "node agent API: no authentication or authorization configured, anyone who reaches it may use it")
+	}
+	l, err := net.Listen("tcp", a.opts.ServeAddress)
+	if err != nil {
+		return nil, fmt.Errorf("nodeagent: serving the API: %w", err)
+	}
+	a.port = int32(l.Addr().(*net.TCPAddr).Port)
+	srv := &http.Server{
+		Handler: a.Handler(), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsConfig,
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(tls.NewListener(l, tlsConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.ErrorContext(ctx, "serving the node agent API", "err", err)
+		}
+	}()
+	return func() { srv.Close() }, nil
 }
 
 func (a *Agent) servePods(w http.ResponseWriter, r *http.Request) {
