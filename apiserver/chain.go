@@ -127,8 +127,8 @@ func WithUser(ctx context.Context, user *UserInfo) context.Context {
 	return context.WithValue(ctx, userKey{}, user)
 }
 
-// authenticate runs the authenticator; requests without credentials are
-// anonymous.
+// authenticate runs the authenticator, then impersonation (see
+// impersonation.go); requests without credentials are anonymous.
 func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	if s.opts.Authenticator == nil {
 		return r, nil
@@ -139,6 +139,14 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	}
 	if !ok {
 		user = Anonymous
+	}
+	as, err := s.impersonation(r.Context(), user, r.Header)
+	if err != nil {
+		return r, err
+	}
+	if as != nil {
+		s.log.DebugContext(r.Context(), "impersonation", "user", user.Name, "as", as.Name)
+		user = as
 	}
 	return r.WithContext(WithUser(r.Context(), user)), nil
 }
