@@ -2,6 +2,7 @@ package controllermanager
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,15 @@ type Options struct {
 	Registry *prometheus.Registry
 	// ResyncPeriod of the shared informers (0: none).
 	ResyncPeriod time.Duration
+
+	// ServiceAccountKey signs the tokens of token secrets
+	// (--service-account-private-key-file); nil turns the token controller
+	// off.
+	ServiceAccountKey crypto.Signer
+	// RootCA is the cluster CA bundle (--root-ca-file) that the token
+	// controller writes into token secrets and the root CA publisher into
+	// every namespace; empty turns both off.
+	RootCA []byte
 }
 
 // ControllerManager runs the controllers. Create it with
@@ -121,6 +131,9 @@ func NewControllerManager(opts Options) (*ControllerManager, error) {
 		return nil, err
 	}
 	if err := Register(m, opts.NodeLifecycle, opts.PodGC); err != nil {
+		return nil, err
+	}
+	if err := registerCredentials(m, opts.ServiceAccountKey, opts.RootCA); err != nil {
 		return nil, err
 	}
 	return &ControllerManager{m: m}, nil
