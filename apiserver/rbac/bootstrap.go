@@ -36,6 +36,9 @@ const (
 	SchedulerUser         = "system:kube-scheduler"
 	ControllerManagerUser = "system:kube-controller-manager"
 	ProxyUser             = "system:kube-proxy"
+	// APIServerKubeletClientUser is the API server's identity towards
+	// node agents; it gets system:kubelet-api-admin.
+	APIServerKubeletClientUser = "kube-apiserver-kubelet-client"
 	// MonitoringGroup may read /metrics.
 	MonitoringGroup = "system:monitoring"
 	NodesGroup      = "system:nodes"
@@ -209,7 +212,16 @@ func BootstrapPolicy() Bootstrap {
 			// refer to.
 			verbs("get").groups(core).resources("configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts").rule(),
 			verbs("create").groups(core).resources("serviceaccounts/token").rule(),
-			verbs(read...).groups(discovery).resources("endpointslices").rule()),
+			verbs(read...).groups(discovery).resources("endpointslices").rule(),
+			// The node agent's API delegates authentication and
+			// authorization to the API server.
+			verbs("create").groups("authentication.k8s.io").resources("tokenreviews").rule(),
+			verbs("create").groups(authz).resources("subjectaccessreviews").rule()),
+		// Full use of node agents' APIs (logs, exec, metrics, stats), for
+		// the API server's own client certificate.
+		role("system:kubelet-api-admin", nil,
+			verbs("get", "list", "watch", "proxy").groups(core).resources("nodes").rule(),
+			verbs("*").groups(core).resources("nodes/proxy", "nodes/log", "nodes/metrics", "nodes/stats", "nodes/spec").rule()),
 		role("system:node-proxier", nil,
 			verbs("list", "watch").groups(core).resources("services", "endpoints").rule(),
 			verbs(read...).groups(core).resources("nodes").rule(),
@@ -239,6 +251,7 @@ func BootstrapPolicy() Bootstrap {
 		bind("system:kube-scheduler", "system:kube-scheduler", user(SchedulerUser)),
 		bind("system:kube-controller-manager", "system:kube-controller-manager", user(ControllerManagerUser)),
 		bind("system:node", "system:node", group(NodesGroup)),
+		bind("system:kube-apiserver-kubelet-client", "system:kubelet-api-admin", user(APIServerKubeletClientUser)),
 		bind("system:node-proxier", "system:node-proxier", user(ProxyUser)),
 	}
 	return b

@@ -81,5 +81,6 @@ func ExampleBootstrapPolicy() {
 	// system:kube-scheduler -> User system:kube-scheduler
 	// system:kube-controller-manager -> User system:kube-controller-manager
 	// system:node -> Group system:nodes
+	// system:kube-apiserver-kubelet-client -> User kube-apiserver-kubelet-client
 	// system:node-proxier -> User system:kube-proxy
 }
