@@ -27,6 +27,7 @@ import (
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/controller/podgc"
 	"github.com/gantryhq/gantry/controller/replicaset"
+	"github.com/gantryhq/gantry/controller/resourcequota"
 	"github.com/gantryhq/gantry/controller/serviceaccount"
 	"github.com/gantryhq/gantry/controller/statefulset"
 )
@@ -86,6 +87,7 @@ func Register(m *controller.Manager, nl nodelifecycle.Options, pg podgc.Options)
 	for _, reg := range []func(*controller.Manager) error{
 		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
 		serviceaccount.Register, garbagecollector.Register, job.Register, daemonset.Register, statefulset.Register,
+		resourcequota.Register,
 		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
 		func(m *controller.Manager) error { return podgc.Register(m, pg) },
 	} {

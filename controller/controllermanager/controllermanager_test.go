@@ -132,6 +132,6 @@ func ExampleNewControllerManager() {
 	cancel()
 	fmt.Println(<-done)
 	// Output:
-	// [replicaset replicationcontroller deployment endpoint endpointslice namespace serviceaccount garbagecollector job daemonset statefulset podgc]
+	// [replicaset replicationcontroller deployment endpoint endpointslice namespace serviceaccount garbagecollector job daemonset statefulset resourcequota podgc]
 	// <nil>
 }
