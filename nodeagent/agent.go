@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -188,7 +189,7 @@ func New(opts Options) (*Agent, error) {
 		rt: opts.Runtime, cs: opts.Client,
 		backoff: newBackoff(opts.BackOff, opts.MaxBackOff),
 		port:    opts.Port,
-		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity)),
+		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity), opts.SyncInterval),
 	}, nil
 }
 
@@ -239,18 +240,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.InfoContext(ctx, "node agent running")
 	defer a.volumes.startEvents(a.opts.NodeName)()
 
-	done := make(chan struct{})
-	go func() { defer close(done); a.heartbeat(ctx) }()
-	go a.housekeeping(ctx)
+	// Run returns once every goroutine it started is done, so that nothing
+	// touches the runtime or the pods' volumes afterwards.
+	var wg sync.WaitGroup
+	wg.Go(func() { a.heartbeat(ctx) })
+	wg.Go(func() { a.housekeeping(ctx) })
 	for range 2 {
-		go func() {
+		wg.Go(func() {
 			for a.processNext(ctx) {
 			}
-		}()
+		})
 	}
 	<-ctx.Done()
 	a.queue.ShutDown()
-	<-done
+	wg.Wait()
 	return nil
 }
 

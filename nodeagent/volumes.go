@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -61,6 +62,7 @@ type volumeManager struct {
 	log      *slog.Logger
 	capacity corev1.ResourceList // the node's: unset limits in resourceFieldRef
 	tokens   *tokenManager
+	objects  *objectCache
 
 	mu   sync.Mutex
 	pods map[types.UID]*podDir
@@ -72,13 +74,19 @@ type volumeManager struct {
 type podDir struct {
 	mu   sync.Mutex // serializes set-up and tear-down
 	lock *os.File   // nil until the directory is made (or after tear-down)
+	// ready: every volume was set up once; later refreshes may read
+	// cached config maps and secrets.
+	ready bool
 }
 
-func newVolumeManager(root string, cs kubernetes.Interface, clk clock.PassiveClock, log *slog.Logger, capacity corev1.ResourceList) *volumeManager {
+// newVolumeManager returns a manager keeping volumes under root that reads
+// config maps and secrets at most once per refresh (the sync interval).
+func newVolumeManager(root string, cs kubernetes.Interface, clk clock.PassiveClock, log *slog.Logger, capacity corev1.ResourceList, refresh time.Duration) *volumeManager {
 	return &volumeManager{
 		root: root, cs: cs, clock: clk, log: log, capacity: capacity,
-		tokens: newTokenManager(cs, clk),
-		pods:   map[types.UID]*podDir{},
+		tokens:  newTokenManager(cs, clk),
+		objects: newObjectCache(clk, refresh),
+		pods:    map[types.UID]*podDir{},
 	}
 }
 
@@ -188,7 +196,7 @@ func (m *volumeManager) setUp(ctx context.Context, pod *corev1.Pod) (map[string]
 	var errs []error
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
-		p, err := m.setUpVolume(ctx, pod, v)
+		p, err := m.setUpVolume(ctx, pod, v, !d.ready)
 		if p != "" {
 			paths[v.Name] = p
 		}
@@ -196,10 +204,13 @@ func (m *volumeManager) setUp(ctx context.Context, pod *corev1.Pod) (map[string]
 			errs = append(errs, fmt.Errorf("MountVolume.SetUp failed for volume %q: %w", v.Name, err))
 		}
 	}
+	d.ready = d.ready || len(errs) == 0
 	return paths, errors.Join(errs...)
 }
 
-func (m *volumeManager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) (string, error) {
+// setUpVolume makes one volume ready; fresh reads its config maps and
+// secrets from the API server, not the cache.
+func (m *volumeManager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, fresh bool) (string, error) {
 	src := &v.VolumeSource
 	switch {
 	case src.EmptyDir != nil:
@@ -210,17 +221,17 @@ func (m *volumeManager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *cor
 		}
 		return src.HostPath.Path, nil
 	case src.ConfigMap != nil:
-		files, err := m.configMapFiles(ctx, pod, src.ConfigMap)
+		files, err := m.configMapFiles(ctx, pod, src.ConfigMap, fresh)
 		return m.writeVolume(pod, pluginConfigMap, v.Name, files, err)
 	case src.Secret != nil:
-		files, err := m.secretFiles(ctx, pod, src.Secret)
+		files, err := m.secretFiles(ctx, pod, src.Secret, fresh)
 		return m.writeVolume(pod, pluginSecret, v.Name, files, err)
 	case src.DownwardAPI != nil:
 		files := map[string]volumeFile{}
 		err := m.downwardAPIFiles(pod, src.DownwardAPI.Items, src.DownwardAPI.DefaultMode, files)
 		return m.writeVolume(pod, pluginDownwardAPI, v.Name, files, err)
 	case src.Projected != nil:
-		files, err := m.projectedFiles(ctx, pod, src.Projected)
+		files, err := m.projectedFiles(ctx, pod, src.Projected, fresh)
 		return m.writeVolume(pod, pluginProjected, v.Name, files, err)
 	}
 	return "", fmt.Errorf("volume type %s is not supported by this node agent", volumeKind(src))
@@ -536,6 +547,7 @@ func (m *volumeManager) sweep(live func() (map[types.UID]bool, error)) error {
 	if err != nil {
 		return err
 	}
+	m.objects.prune()
 	isLive, err := live()
 	if err != nil {
 		return err

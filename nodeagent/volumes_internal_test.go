@@ -254,7 +254,7 @@ func TestCheckHostPath(t *testing.T) {
 
 func TestSubPathStaysInsideTheVolume(t *testing.T) {
 	root := t.TempDir()
-	m := newVolumeManager(root, fake.NewClientset(), clocktesting.NewFakeClock(t0), slog.Default(), nil)
+	m := newVolumeManager(root, fake.NewClientset(), clocktesting.NewFakeClock(t0), slog.Default(), nil, time.Second)
 	vol := filepath.Join(root, "vol")
 	outside := filepath.Join(root, "outside")
 	require.NoError(t, os.MkdirAll(filepath.Join(vol, "in", "deep"), 0o755))

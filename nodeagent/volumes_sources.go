@@ -58,9 +58,15 @@ func keyFiles(kind, name string, data map[string][]byte, items []corev1.KeyToPat
 	return nil
 }
 
-// configMapData reads a config map's data and binary data by name. found is
-// false when it does not exist.
-func (m *volumeManager) configMapData(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error) {
+// configMapData reads a config map's data and binary data by name (from
+// the cache unless fresh). found is false when it does not exist.
+func (m *volumeManager) configMapData(ctx context.Context, namespace, name string, fresh bool) (data map[string][]byte, found bool, err error) {
+	return m.objects.get(ctx, objectKey{"configmap", namespace, name}, fresh, func(ctx context.Context) (map[string][]byte, bool, error) {
+		return m.getConfigMap(ctx, namespace, name)
+	})
+}
+
+func (m *volumeManager) getConfigMap(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error) {
 	cm, err := m.cs.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, false, nil
@@ -78,9 +84,15 @@ func (m *volumeManager) configMapData(ctx context.Context, namespace, name strin
 	return data, true, nil
 }
 
-// secretData reads a secret's data by name. found is false when it does not
-// exist. Neither the data nor errors quoting it are ever logged.
-func (m *volumeManager) secretData(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error) {
+// secretData reads a secret's data by name (from the cache unless fresh).
+// found is false when it does not exist. The data is never logged.
+func (m *volumeManager) secretData(ctx context.Context, namespace, name string, fresh bool) (data map[string][]byte, found bool, err error) {
+	return m.objects.get(ctx, objectKey{"secret", namespace, name}, fresh, func(ctx context.Context) (map[string][]byte, bool, error) {
+		return m.getSecret(ctx, namespace, name)
+	})
+}
+
+func (m *volumeManager) getSecret(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error) {
 	s, err := m.cs.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, false, nil
@@ -92,9 +104,9 @@ func (m *volumeManager) secretData(ctx context.Context, namespace, name string) 
 }
 
 // configMapFiles are the files of a configMap volume.
-func (m *volumeManager) configMapFiles(ctx context.Context, pod *corev1.Pod, src *corev1.ConfigMapVolumeSource) (map[string]volumeFile, error) {
+func (m *volumeManager) configMapFiles(ctx context.Context, pod *corev1.Pod, src *corev1.ConfigMapVolumeSource, fresh bool) (map[string]volumeFile, error) {
 	out := map[string]volumeFile{}
-	data, found, err := m.configMapData(ctx, pod.Namespace, src.Name)
+	data, found, err := m.configMapData(ctx, pod.Namespace, src.Name, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +120,9 @@ func (m *volumeManager) configMapFiles(ctx context.Context, pod *corev1.Pod, src
 }
 
 // secretFiles are the files of a secret volume.
-func (m *volumeManager) secretFiles(ctx context.Context, pod *corev1.Pod, src *corev1.SecretVolumeSource) (map[string]volumeFile, error) {
+func (m *volumeManager) secretFiles(ctx context.Context, pod *corev1.Pod, src *corev1.SecretVolumeSource, fresh bool) (map[string]volumeFile, error) {
 	out := map[string]volumeFile{}
-	data, found, err := m.secretData(ctx, pod.Namespace, src.SecretName)
+	data, found, err := m.secretData(ctx, pod.Namespace, src.SecretName, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -248,12 +260,12 @@ func divideRoundUp(q, d resource.Quantity) string {
 
 // projectedFiles are the files of a projected volume: its sources merged
 // into one directory.
-func (m *volumeManager) projectedFiles(ctx context.Context, pod *corev1.Pod, src *corev1.ProjectedVolumeSource) (map[string]volumeFile, error) {
+func (m *volumeManager) projectedFiles(ctx context.Context, pod *corev1.Pod, src *corev1.ProjectedVolumeSource, fresh bool) (map[string]volumeFile, error) {
 	out := map[string]volumeFile{}
 	for i, s := range src.Sources {
 		switch {
 		case s.ConfigMap != nil:
-			data, found, err := m.configMapData(ctx, pod.Namespace, s.ConfigMap.Name)
+			data, found, err := m.configMapData(ctx, pod.Namespace, s.ConfigMap.Name, fresh)
 			if err != nil {
 				return nil, err
 			}
@@ -267,7 +279,7 @@ func (m *volumeManager) projectedFiles(ctx context.Context, pod *corev1.Pod, src
 				return nil, err
 			}
 		case s.Secret != nil:
-			data, found, err := m.secretData(ctx, pod.Namespace, s.Secret.Name)
+			data, found, err := m.secretData(ctx, pod.Namespace, s.Secret.Name, fresh)
 			if err != nil {
 				return nil, err
 			}
