@@ -1,13 +1,16 @@
 package cluster
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/apiserver/authn"
+	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 	"github.com/gantryhq/gantry/pki"
+	"github.com/gantryhq/gantry/store"
 )
 
 // errNoCredentials is the 401 message of a request without credentials.
@@ -36,18 +39,41 @@ func (a requireCredentials) AuthenticateRequest(r *http.Request) (*apiserver.Use
 }
 
 // authenticate sets the authentication of a master's API server in opts:
-// client certificates of the cluster CA, the static token file when
-// configured, and no anonymous access.
+// client certificates of the cluster CA, service account tokens signed by
+// the cluster's service account key (which also signs the TokenRequest
+// API's tokens), the static token file when configured, and no anonymous
+// access.
 func (m *Master) authenticate(opts *apiserver.Options, p *pki.ClusterPKI) error {
-	var authenticator apiserver.Authenticator = p.Authenticator()
+	issuer, tokens, err := serviceAccountTokens(opts.Store, p.ServiceAccountKey)
+	if err != nil {
+		return err
+	}
+	opts.TokenIssuer = issuer
+	authenticators := []apiserver.Authenticator{p.Authenticator(), tokens}
 	if m.cfg.TokenAuthFile != "" {
 		tokens, err := authn.LoadTokenFile(m.cfg.TokenAuthFile)
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
 		opts.Logger.Info("static tokens loaded", "file", m.cfg.TokenAuthFile, "tokens", tokens.Len())
-		authenticator = authn.Union(authenticator, tokens)
+		authenticators = append(authenticators, tokens)
 	}
-	opts.Authenticator = requireCredentials{authenticator}
+	opts.Authenticator = requireCredentials{authn.Union(authenticators...)}
 	return nil
+}
+
+// serviceAccountTokens returns the signer of service account tokens and
+// their authenticator (legacy secret tokens included), both on key.
+func serviceAccountTokens(st store.Store, key crypto.Signer) (*serviceaccount.Issuer, *serviceaccount.Authenticator, error) {
+	issuer, err := serviceaccount.NewIssuer(serviceaccount.IssuerOptions{Key: key})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	tokens, err := serviceaccount.NewAuthenticator(serviceaccount.AuthenticatorOptions{
+		Keys: []crypto.PublicKey{key.Public()}, Legacy: true, Lookup: serviceaccount.StoreLookup(st),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster: %w", err)
+	}
+	return issuer, tokens, nil
 }

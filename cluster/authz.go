@@ -14,14 +14,15 @@ import (
 	"github.com/gantryhq/gantry/apiserver/admission/resourcequota"
 	"github.com/gantryhq/gantry/apiserver/noderestriction"
 	"github.com/gantryhq/gantry/apiserver/rbac"
+	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 	"github.com/gantryhq/gantry/store"
 )
 
 // authorization is what a master's API server authorizes and admits with:
 // system:masters first, then the node authorizer, then RBAC over a cache of
-// the store's roles and bindings; the NodeRestriction admission plugin and
-// RBAC's escalation check; LimitRanger and ResourceQuota, the latter last
-// as in Kubernetes so that it charges what the others let through.
+// the store's roles and bindings; the admission plugins LimitRanger,
+// ServiceAccount, NodeRestriction, RBAC's escalation check and
+// ResourceQuota.
 type authorization struct {
 	cache      *rbac.StoreCache
 	pods       *noderestriction.PodIndex
@@ -29,7 +30,11 @@ type authorization struct {
 	admission  []any
 }
 
-func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) {
+// newAuthorization builds a master's authorization and admission over st;
+// serviceAccounts adds the ServiceAccount admission plugin (pods get their
+// account and token volume), which needs each namespace's default account
+// (the service account controller's).
+func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool) (*authorization, error) {
 	cache, err := rbac.NewStoreCache(rbac.StoreCacheOptions{Store: st, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -59,11 +64,19 @@ func newAuthorization(st store.Store, log *slog.Logger) (*authorization, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	// In Kubernetes' order: mutating LimitRanger and ServiceAccount first,
+	// ResourceQuota last so that it charges only what the others let
+	// through.
+	admission := []any{limits}
+	if serviceAccounts {
+		admission = append(admission, serviceaccount.NewAdmission(serviceaccount.StoreLookup(st)))
+	}
+	admission = append(admission, noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: st}), escalation, quota)
 	return &authorization{
 		cache:      cache,
 		pods:       pods,
 		authorizer: authorizer,
-		admission:  []any{limits, noderestriction.NewAdmission(), escalation, quota},
+		admission:  admission,
 	}, nil
 }
 

@@ -309,7 +309,7 @@ func (m *Master) startControllers(ctx context.Context, url string, p *pki.Cluste
 	}
 	cm, err := controllermanager.NewControllerManager(controllermanager.Options{
 		Config: cfg, Controllers: m.cfg.Controllers, Address: addr, Logger: m.cfg.Logger, LeaderElect: true,
-		NodeLifecycle: m.cfg.NodeLifecycle,
+		NodeLifecycle: m.cfg.NodeLifecycle, ServiceAccountKey: p.ServiceAccountKey, RootCA: p.CA.CertPEM(),
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: controller manager: %w", err)
@@ -447,7 +447,7 @@ func (m *Master) Run(ctx context.Context) error {
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
-	authz, err := newAuthorization(st, log)
+	authz, err := newAuthorization(st, log, true)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,12 @@ type TestClusterOptions struct {
 	// RBAC turns authorization on, as TestMasterOptions.RBAC; the
 	// components then act with their own identities.
 	RBAC bool
+	// ServiceAccounts turns service account tokens on, as
+	// TestMasterOptions.ServiceAccounts; the controller manager then also
+	// runs the token controller and the root CA publisher, and
+	// StartTestCluster returns once the default namespace has its default
+	// service account.
+	ServiceAccounts bool
 }
 
 // StartTestCluster starts a cluster for the test tb, in process: the
@@ -51,7 +57,7 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
 	}
-	m := StartTestMasterWithOptions(tb, TestMasterOptions{RBAC: opts.RBAC})
+	m := StartTestMasterWithOptions(tb, TestMasterOptions{RBAC: opts.RBAC, ServiceAccounts: opts.ServiceAccounts})
 	ctx, cancel := context.WithCancel(context.Background())
 	var stopped []<-chan error
 	tb.Cleanup(func() {
@@ -88,7 +94,11 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 		fail("scheduler: %v", err)
 	}
 	start("scheduler", sched.Run)
-	cm, err := controllermanager.NewControllerManager(controllermanager.Options{Config: cmCfg, Logger: log})
+	cmOpts := controllermanager.Options{Config: cmCfg, Logger: log}
+	if opts.ServiceAccounts {
+		cmOpts.ServiceAccountKey, cmOpts.RootCA = m.ServiceAccountKey, m.CA.CertPEM()
+	}
+	cm, err := controllermanager.NewControllerManager(cmOpts)
 	if err != nil {
 		fail("controller manager: %v", err)
 	}
@@ -110,7 +120,32 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 	if err := tc.waitNodesReady(ctx, time.Minute); err != nil {
 		fail("%v", err)
 	}
+	if opts.ServiceAccounts {
+		if err := tc.waitDefaultServiceAccount(ctx, time.Minute); err != nil {
+			fail("%v", err)
+		}
+	}
 	return tc
+}
+
+// waitDefaultServiceAccount polls the API until the default namespace has
+// its default service account, which pods there need.
+func (tc *TestCluster) waitDefaultServiceAccount(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := tc.Client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no default service account after %v (last error: %v)", timeout, err)
+		case <-tick.C:
+		}
+	}
 }
 
 // waitNodesReady polls the API until every node reports Ready.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/authn"
+	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 	"github.com/gantryhq/gantry/pki"
 	"github.com/gantryhq/gantry/store"
 	"github.com/gantryhq/gantry/store/memory"
@@ -35,6 +38,9 @@ type TestMaster struct {
 	Store  store.Store
 	// CA signed the serving and client certificates.
 	CA *pki.CA
+	// ServiceAccountKey signs service account tokens; nil without
+	// TestMasterOptions.ServiceAccounts.
+	ServiceAccountKey crypto.Signer
 }
 
 // StartTestMaster starts an API server for the test tb: the in-memory
@@ -59,6 +65,12 @@ type TestMasterOptions struct {
 	// StartTestMasterWithOptions returns. Without it every authenticated
 	// user may do anything.
 	RBAC bool
+	// ServiceAccounts turns service account tokens on, as in a Master:
+	// the TokenRequest API, bearer tokens of service accounts, and the
+	// ServiceAccount admission plugin, under which a pod needs its
+	// namespace's default account (made by the service account controller,
+	// which StartTestCluster runs).
+	ServiceAccounts bool
 }
 
 // StartTestMasterWithOptions is StartTestMaster with options.
@@ -91,9 +103,26 @@ func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMast
 		Logger:        log,
 		Authenticator: requireCredentials{pki.NewCertAuthenticator(ca.Pool())},
 	}
+	var saKey crypto.Signer
+	if opts.ServiceAccounts {
+		if saKey, err = pki.NewKey(pki.ECDSAP256); err != nil {
+			st.Close()
+			tb.Fatalf("cluster: test master: %v", err)
+		}
+		issuer, tokens, err := serviceAccountTokens(st, saKey)
+		if err != nil {
+			st.Close()
+			tb.Fatalf("cluster: test master: %v", err)
+		}
+		apiOpts.TokenIssuer = issuer
+		apiOpts.Authenticator = requireCredentials{authn.Union(pki.NewCertAuthenticator(ca.Pool()), tokens)}
+		if !opts.RBAC {
+			apiOpts.Admission = []any{serviceaccount.NewAdmission(serviceaccount.StoreLookup(st))}
+		}
+	}
 	var authz *authorization
 	if opts.RBAC {
-		if authz, err = newAuthorization(st, log); err != nil {
+		if authz, err = newAuthorization(st, log, opts.ServiceAccounts); err != nil {
 			st.Close()
 			tb.Fatalf("cluster: test master: %v", err)
 		}
@@ -114,7 +143,7 @@ func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMast
 	hs.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	hs.TLS = tlsConfig
 	hs.StartTLS()
-	m := &TestMaster{URL: hs.URL, Server: srv, Store: st, CA: ca}
+	m := &TestMaster{URL: hs.URL, Server: srv, Store: st, CA: ca, ServiceAccountKey: saKey}
 	tb.Cleanup(func() {
 		cancel()
 		hs.CloseClientConnections()

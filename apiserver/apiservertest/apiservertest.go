@@ -117,7 +117,7 @@ func Start(tb testing.TB, opts apiserver.Options, options ...Option) *Server {
 			tb.Fatalf("apiservertest: %v", err)
 		}
 		opts.Authorizer = authorizer
-		opts.Admission = []any{noderestriction.NewAdmission(), escalation}
+		opts.Admission = []any{noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: opts.Store}), escalation}
 	}
 	if set.serviceAccounts {
 		if opts.TokenIssuer != nil {

@@ -16,8 +16,9 @@
 //     a Node or Lease only with its own name, not set labels under
 //     node-restriction.kubernetes.io/ nor change its taints once
 //     registered, change or delete only pods bound to it, change their
-//     status only (not their spec), and create only mirror pods bound to
-//     itself.
+//     status only (not their spec), create only mirror pods bound to
+//     itself, and (with AdmissionOptions.Store) request service account
+//     tokens only bound to a pod of its own that runs as that account.
 //
 // With a [PodIndex] (AuthorizerOptions.Pods), the authorizer also narrows
 // reads: a node agent may get a secret, config map, persistent volume claim

@@ -21,7 +21,7 @@ func ExampleNewAuthorizer() {
 	}
 	opts := apiserver.Options{
 		Authorizer: apiserver.Union{z /* , RBAC */},
-		Admission:  []any{noderestriction.NewAdmission()},
+		Admission:  []any{noderestriction.NewAdmission(noderestriction.AdmissionOptions{})},
 	}
 	_ = opts
 	// Output:

@@ -2,15 +2,18 @@ package noderestriction
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/store"
 )
 
 // Node agent identities.
@@ -123,25 +126,39 @@ func (z *Authorizer) Authorize(ctx context.Context, a apiserver.Attributes) (api
 	return apiserver.DecisionNoOpinion, "", nil
 }
 
+// AdmissionOptions configure the NodeRestriction plugin. The zero value is
+// valid.
+type AdmissionOptions struct {
+	// Store, when set, lets the plugin check the pod a node agent binds a
+	// service account token to (TokenRequest): it must be bound to the
+	// node and run as that account. Without it node agents may not request
+	// tokens at all.
+	Store store.Store
+}
+
 // Admission is the NodeRestriction validating admission plugin (see the
-// package documentation). It holds no state and is safe for concurrent use.
-type Admission struct{}
+// package documentation). It is safe for concurrent use.
+type Admission struct {
+	st store.Store
+}
 
 var _ apiserver.ValidatingAdmission = (*Admission)(nil)
 
 // NewAdmission returns the NodeRestriction plugin.
-func NewAdmission() *Admission { return &Admission{} }
+func NewAdmission(opts AdmissionOptions) *Admission { return &Admission{st: opts.Store} }
 
 // Validate implements apiserver.ValidatingAdmission; writes of users that
 // are not node agents pass. Refusals are errors the API server reports as
 // 403 Forbidden.
-func (*Admission) Validate(_ context.Context, req *apiserver.AdmissionRequest) error {
+func (p *Admission) Validate(ctx context.Context, req *apiserver.AdmissionRequest) error {
 	node, ok := NodeName(req.User)
 	if !ok {
 		return nil
 	}
 	gr := req.Resource.GroupResource()
 	switch {
+	case gr.Group == "" && gr.Resource == "serviceaccounts" && req.Subresource == "token":
+		return p.admitToken(ctx, node, req)
 	case gr.Group == "" && gr.Resource == "pods":
 		return admitPod(node, req)
 	case gr.Group == "" && gr.Resource == "nodes":
@@ -215,6 +232,41 @@ func admitPod(node string, req *apiserver.AdmissionRequest) error {
 		if req.Operation == apiserver.Update && req.Subresource != "status" {
 			return fmt.Errorf("node %q may only change the status of pod %q, not its spec or metadata", node, key)
 		}
+	}
+	return nil
+}
+
+// admitToken: a node agent may request a service account token only bound
+// to a pod that is bound to it and runs as that account, so the token dies
+// with the pod.
+func (p *Admission) admitToken(ctx context.Context, node string, req *apiserver.AdmissionRequest) error {
+	tr, ok := req.Object.(*authenticationv1.TokenRequest)
+	if !ok {
+		return nil
+	}
+	account := req.Namespace + "/" + req.Name
+	ref := tr.Spec.BoundObjectRef
+	if ref == nil || ref.Kind != "Pod" {
+		return fmt.Errorf("node %q may only request tokens of service account %q bound to one of its pods (spec.boundObjectRef)", node, account)
+	}
+	if p.st == nil {
+		return fmt.Errorf("node %q may not request service account tokens: this server cannot check their pods", node)
+	}
+	kv, err := p.st.Get(ctx, store.ObjectKey("pods", req.Namespace, ref.Name))
+	if err != nil {
+		return fmt.Errorf("node %q requested a token bound to pod %q: %w", node, req.Namespace+"/"+ref.Name, err)
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(kv.Value, &pod); err != nil {
+		return fmt.Errorf("noderestriction: decoding pod %s/%s: %w", req.Namespace, ref.Name, err)
+	}
+	switch {
+	case ref.UID != "" && ref.UID != pod.UID:
+		return fmt.Errorf("node %q requested a token bound to pod %q with UID %s, but the pod's is %s", node, req.Namespace+"/"+ref.Name, ref.UID, pod.UID)
+	case pod.Spec.NodeName != node:
+		return fmt.Errorf("node %q may not request tokens bound to pod %q, which is bound to node %q", node, req.Namespace+"/"+ref.Name, pod.Spec.NodeName)
+	case pod.Spec.ServiceAccountName != req.Name:
+		return fmt.Errorf("node %q may not request tokens of service account %q for pod %q, which runs as %q", node, account, req.Namespace+"/"+ref.Name, pod.Spec.ServiceAccountName)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func TestAdmission(t *testing.T) {
 		{"configmaps pass", req(apiserver.Create, "configmaps", "", "default", "x", &corev1.ConfigMap{}, nil), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewAdmission().Validate(context.Background(), tt.req)
+			err := NewAdmission(AdmissionOptions{}).Validate(context.Background(), tt.req)
 			switch {
 			case tt.err == "" && err != nil:
 				t.Errorf("Validate: %v, want admitted", err)
@@ -129,7 +129,7 @@ func TestAdmission(t *testing.T) {
 			}
 		})
 	}
-	other := *NewAdmission()
+	other := *NewAdmission(AdmissionOptions{})
 	bob := req(apiserver.Update, "pods", "", "default", "web", pod("n2", false), pod("n2", false))
 	bob.User = &apiserver.UserInfo{Name: "bob"}
 	if err := other.Validate(context.Background(), bob); err != nil {
