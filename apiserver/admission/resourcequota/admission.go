@@ -121,6 +121,11 @@ func (p *Plugin) Validate(ctx context.Context, req *apiserver.AdmissionRequest) 
 		return nil
 	}
 	gr := req.Resource.GroupResource()
+	if req.Operation == apiserver.Update && gr != podsResource && req.OldObject != nil && !increases(gr, req) {
+		// Most updates (leases, statuses of other kinds) use nothing
+		// more: no need to read the quotas. Pods may move between scopes.
+		return nil
+	}
 	res, err := p.store.List(ctx, store.ObjectPrefix(quotasResource.Resource, req.Namespace), store.ListOptions{})
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("listing resource quotas of namespace %q: %w", req.Namespace, err))
@@ -152,6 +157,17 @@ func (p *Plugin) Validate(ctx context.Context, req *apiserver.AdmissionRequest) 
 		}
 	}
 	return nil
+}
+
+// increases reports whether an update uses more of some quota resource
+// than the object did.
+func increases(gr schema.GroupResource, req *apiserver.AdmissionRequest) bool {
+	for _, v := range Subtract(Usage(gr, req.Object), Usage(gr, req.OldObject)) {
+		if v.Sign() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // delta is what req adds to the resources q limits: the object's usage on
