@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,8 +112,12 @@ type MasterConfig struct {
 	TokenAuthFile string
 
 	// NodeNames get a client certificate each (system:node:<name>), for
-	// node agents started with the master's PKI (NodeKubeconfig).
+	// node agents started with the master's PKI (NodeKubeconfig), and a
+	// serving certificate for their node agent's API (NodeServingCert).
 	NodeNames []string
+	// NodeIPs are addresses of the nodes in NodeNames, by name, added to
+	// their serving certificates (which always name the node); optional.
+	NodeIPs map[string][]netip.Addr
 
 	// StartTimeout bounds how long Run waits for the store before it
 	// gives up; zero means DefaultStartTimeout.
@@ -163,6 +168,16 @@ func (c *MasterConfig) setDefaults() error {
 	}
 	if c.ServiceClusterIPRange.IsValid() && c.ServiceClusterIPRange.Addr().BitLen()-c.ServiceClusterIPRange.Bits() < 2 {
 		return fmt.Errorf("cluster: service cluster IP range %s is too small", c.ServiceClusterIPRange)
+	}
+	for name, ips := range c.NodeIPs {
+		if !slices.Contains(c.NodeNames, name) {
+			return fmt.Errorf("cluster: NodeIPs names node %q, which is not in NodeNames", name)
+		}
+		for _, ip := range ips {
+			if !ip.IsValid() || ip.IsUnspecified() {
+				return fmt.Errorf("cluster: node %q: %q is not a usable IP address", name, ip)
+			}
+		}
 	}
 	if c.StartTimeout < 0 {
 		return fmt.Errorf("cluster: negative StartTimeout %v", c.StartTimeout)
@@ -257,6 +272,25 @@ func (m *Master) AdminKubeconfig() string { return filepath.Join(m.cfg.DataDir, 
 func (m *Master) NodeKubeconfig(name string) string {
 	return filepath.Join(m.cfg.DataDir, "nodes", name+".kubeconfig")
 }
+
+// NodeServingCert returns the paths of the serving certificate and key of
+// node agent name's API (one of MasterConfig.NodeNames),
+// <DataDir>/nodes/<name>.crt and .key: valid for the node name (and its
+// NodeIPs), signed by the cluster CA, which the API server checks them
+// against when it proxies logs and exec to the node. They are (re)written
+// each start, before Ready; copy them to the node with NodeClientCAFile
+// (cluster.NodeConfig.TLSCertFile, TLSKeyFile and ClientCAFile; the
+// node program's --tls-cert-file, --tls-private-key-file and
+// --client-ca-file).
+func (m *Master) NodeServingCert(name string) (certFile, keyFile string) {
+	base := filepath.Join(m.cfg.DataDir, "nodes", name)
+	return base + ".crt", base + ".key"
+}
+
+// NodeClientCAFile returns the path of the cluster CA certificate for node
+// agents, <DataDir>/nodes/ca.crt: their APIs accept client certificates
+// it signed (the API server's among them). Written like NodeServingCert.
+func (m *Master) NodeClientCAFile() string { return filepath.Join(m.cfg.DataDir, "nodes", "ca.crt") }
 
 // ProxyKubeconfig returns the path of the service proxies' kubeconfig
 // (user system:kube-proxy), <DataDir>/kube-proxy.kubeconfig, written like
@@ -465,6 +499,13 @@ func (m *Master) Run(ctx context.Context) error {
 	if err := m.authenticate(&apiOpts, p); err != nil {
 		return err
 	}
+	// The API server reaches node agents as kube-apiserver-kubelet-client
+	// and checks their serving certificates against the cluster CA.
+	nodeClientTLS, err := p.NodeClientTLSConfig()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	apiOpts.NodeConnection = apiserver.TLSNodeConnection(nodeClientTLS)
 	srv, err := apiserver.New(apiOpts)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -504,10 +545,8 @@ func (m *Master) Run(ctx context.Context) error {
 	if ip, err := netip.ParseAddr(m.cfg.BindAddress); err == nil && ip.IsUnspecified() && m.cfg.AdvertiseAddress != "" {
 		nodeURL = "https://" + net.JoinHostPort(m.cfg.AdvertiseAddress, strconv.Itoa(port))
 	}
-	for _, name := range m.cfg.NodeNames {
-		if err := pki.WriteKubeconfig(m.NodeKubeconfig(name), p.Kubeconfig(nodeURL, p.Nodes[name])); err != nil {
-			return fmt.Errorf("cluster: %w", err)
-		}
+	if err := m.writeNodeFiles(nodeURL, p); err != nil {
+		return err
 	}
 	if err := pki.WriteKubeconfig(m.ProxyKubeconfig(), p.Kubeconfig(nodeURL, p.Proxy)); err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -624,6 +663,32 @@ func (m *Master) Run(ctx context.Context) error {
 	return nil
 }
 
+// writeNodeFiles writes what each node of NodeNames needs under
+// <DataDir>/nodes: its kubeconfig, its agent's serving certificate and key,
+// and the cluster CA certificate.
+func (m *Master) writeNodeFiles(nodeURL string, p *pki.ClusterPKI) error {
+	if len(m.cfg.NodeNames) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(m.cfg.DataDir, "nodes"), 0o700); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if err := pki.WriteCertFile(m.NodeClientCAFile(), p.CA.CertPEM()); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	for _, name := range m.cfg.NodeNames {
+		if err := pki.WriteKubeconfig(m.NodeKubeconfig(name), p.Kubeconfig(nodeURL, p.Nodes[name])); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		// A copy, so that the files under pki/ keep their paths.
+		serving := *p.NodeServing[name]
+		if err := serving.WriteFiles(m.NodeServingCert(name)); err != nil {
+			return fmt.Errorf("cluster: node %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // bootstrapPolicy applies the RBAC bootstrap policy as the administrator.
 func (m *Master) bootstrapPolicy(ctx context.Context, url string, p *pki.ClusterPKI, authz *authorization) error {
 	cfg, err := p.Kubeconfig(url, p.Admin).RESTConfig()
@@ -656,6 +721,14 @@ func (l *acceptNotifier) Accept() (net.Conn, error) {
 // certificate names the advertise and bind addresses and the host name.
 func (m *Master) pkiOptions() pki.Options {
 	opts := pki.Options{ServiceClusterIPRange: m.cfg.ServiceClusterIPRange, Logger: m.cfg.Logger, NodeNames: m.cfg.NodeNames}
+	for name, ips := range m.cfg.NodeIPs {
+		if opts.NodeIPs == nil {
+			opts.NodeIPs = map[string][]net.IP{}
+		}
+		for _, ip := range ips {
+			opts.NodeIPs[name] = append(opts.NodeIPs[name], net.IP(ip.Unmap().AsSlice()))
+		}
+	}
 	addName := func(s string) {
 		if ip := net.ParseIP(s); ip != nil {
 			if !ip.IsUnspecified() {

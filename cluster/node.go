@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +16,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/authn"
 	"github.com/gantryhq/gantry/nodeagent"
 	"github.com/gantryhq/gantry/overlay"
+	"github.com/gantryhq/gantry/pki"
 	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/docker"
 	"github.com/gantryhq/gantry/runtime/fake"
@@ -43,6 +48,25 @@ type NodeConfig struct {
 	// ServeAddress is where the node agent's API listens; empty means
 	// 0.0.0.0:10250.
 	ServeAddress string
+	// TLSCertFile and TLSKeyFile are the node agent API's serving
+	// certificate and key (the kubelet's --tls-cert-file and
+	// --tls-private-key-file; a master writes them for each of its
+	// NodeNames, see Master.NodeServingCert). Both or neither; neither
+	// means a self-signed certificate, which a master's API server does
+	// not trust: it then cannot reach the node for logs and exec.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile or ClientCAData (PEM) are the CA certificates that
+	// clients' certificates must chain to (the kubelet's
+	// --client-ca-file): the cluster CA, which signed the API server's
+	// client certificate towards nodes. Without them, the node agent's
+	// API takes bearer tokens only.
+	//
+	// Every request to the API but /healthz is authenticated (by
+	// certificate, or by bearer token, which the node checks with a
+	// TokenReview) and authorized by a SubjectAccessReview, both asked of
+	// the API server with RESTConfig; anonymous requests get 401.
+	ClientCAFile string
+	ClientCAData []byte
 	// Logger receives the node's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -107,6 +131,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.ServeAddress == "" {
 		cfg.ServeAddress = fmt.Sprintf("0.0.0.0:%d", nodeagent.DefaultPort)
 	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("cluster: the node agent's TLS certificate and key files go together")
+	}
+	if cfg.ClientCAFile != "" && len(cfg.ClientCAData) > 0 {
+		return nil, errors.New("cluster: ClientCAFile and ClientCAData are exclusive")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -162,9 +192,15 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w", n.cfg.Name, err)
 	}
+	tlsConfig, authenticator, authorizer, err := n.apiSecurity(cs)
+	if err != nil {
+		cancel()
+		return errors.Join(err, <-overlayErr)
+	}
 	agent, err := nodeagent.New(nodeagent.Options{
 		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
 		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger,
+		TLSConfig: tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
 		SyncInterval: 2 * time.Second, Network: network,
 	})
 	if err != nil {
@@ -184,6 +220,52 @@ func (n *Node) Run(ctx context.Context) error {
 	err = agent.Run(ctx)
 	cancel()
 	return errors.Join(err, <-proxyErr, <-overlayErr)
+}
+
+// apiSecurity is the node agent API's serving TLS configuration (nil:
+// self-signed), authenticator and authorizer, from the configuration.
+func (n *Node) apiSecurity(cs kubernetes.Interface) (*tls.Config, apiserver.Authenticator, apiserver.Authorizer, error) {
+	fail := func(err error) (*tls.Config, apiserver.Authenticator, apiserver.Authorizer, error) {
+		return nil, nil, nil, fmt.Errorf("cluster: node %s: node agent API: %w", n.cfg.Name, err)
+	}
+	var clientCAs *x509.CertPool
+	caPEM, caSource := n.cfg.ClientCAData, "ClientCAData"
+	if n.cfg.ClientCAFile != "" {
+		data, err := os.ReadFile(n.cfg.ClientCAFile)
+		if err != nil {
+			return fail(fmt.Errorf("client CA: %w", err))
+		}
+		caPEM, caSource = data, n.cfg.ClientCAFile
+	}
+	if len(caPEM) > 0 {
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(caPEM) {
+			return fail(fmt.Errorf("client CA %s: no PEM certificate", caSource))
+		}
+	}
+	var tlsConfig *tls.Config
+	if n.cfg.TLSCertFile != "" {
+		cert, err := pki.LoadCertificate(n.cfg.TLSCertFile, n.cfg.TLSKeyFile)
+		if err != nil {
+			return fail(err)
+		}
+		if tlsConfig, err = pki.ServerTLSConfig(cert, clientCAs); err != nil {
+			return fail(err)
+		}
+	}
+	tokens, err := nodeagent.NewTokenReviewAuthenticator(nodeagent.TokenReviewOptions{Client: cs})
+	if err != nil {
+		return fail(err)
+	}
+	authenticator := apiserver.Authenticator(tokens)
+	if clientCAs != nil {
+		authenticator = authn.Union(pki.NewCertAuthenticator(clientCAs), tokens)
+	}
+	authorizer, err := nodeagent.NewSubjectAccessReviewAuthorizer(nodeagent.SubjectAccessReviewOptions{Client: cs})
+	if err != nil {
+		return fail(err)
+	}
+	return tlsConfig, authenticator, authorizer, nil
 }
 
 func (n *Node) runtime(ctx context.Context) (runtime.Runtime, func(), error) {

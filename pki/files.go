@@ -62,3 +62,13 @@ func exists(path string) (bool, error) {
 // removeHint is appended to errors about files that exist but cannot be
 // used.
 const removeHint = "remove it to have a new one made"
+
+// WriteCertFile writes PEM certificates (no keys) to path with mode 0644,
+// atomically, replacing any file there: for copies of the CA certificate
+// that other programs read.
+func WriteCertFile(path string, certPEM []byte) error {
+	if _, err := ParseCert(certPEM); err != nil {
+		return fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	return writeFile(path, certPEM, 0o644)
+}
