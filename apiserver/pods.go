@@ -76,6 +76,17 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, res *Reso
 	if err != nil {
 		return err
 	}
+	b.Namespace, b.Name = info.Namespace, info.Name
+	adm := &AdmissionRequest{
+		Operation: Create, Resource: res.GroupVersionResource(), Kind: corev1.SchemeGroupVersion.WithKind("Binding"),
+		Subresource: "binding", Namespace: info.Namespace, Name: info.Name, Object: b, User: UserFrom(r.Context()), DryRun: dryRun,
+	}
+	if err := s.admitMutate(r.Context(), adm); err != nil {
+		return err
+	}
+	if err := s.admitValidate(r.Context(), adm); err != nil {
+		return err
+	}
 	bind := func(obj runtime.Object) error {
 		pod := obj.(*corev1.Pod)
 		if b.UID != "" && b.UID != pod.UID {
@@ -143,6 +154,29 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, res *Res
 	opts := ev.DeleteOptions
 	if opts == nil {
 		opts = &metav1.DeleteOptions{}
+	}
+	dryRun, err := isDryRun(r)
+	if err != nil {
+		return err
+	}
+	if len(opts.DryRun) > 0 {
+		dryRun = true
+	}
+	ev.Namespace, ev.Name = info.Namespace, info.Name
+	// The eviction is admitted as a create of pods/eviction, then the
+	// deletion it causes as a delete of the pod.
+	adm := &AdmissionRequest{
+		Operation: Create, Resource: res.GroupVersionResource(), Kind: policyv1.SchemeGroupVersion.WithKind("Eviction"),
+		Subresource: "eviction", Namespace: info.Namespace, Name: info.Name, Object: ev, User: UserFrom(r.Context()), DryRun: dryRun,
+	}
+	if err := s.admitMutate(r.Context(), adm); err != nil {
+		return err
+	}
+	if err := s.admitValidate(r.Context(), adm); err != nil {
+		return err
+	}
+	if dryRun && len(opts.DryRun) == 0 {
+		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	if _, _, err := s.delete(r.Context(), res, info.Namespace, info.Name, opts); err != nil {
 		return err
