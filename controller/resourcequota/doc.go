@@ -19,5 +19,10 @@
 //
 // The status is written with the resourceVersion read: when admission
 // charged the quota in between, the write conflicts and the quota is
-// computed again.
+// computed again. The objects are listed from the API server, not from
+// the informers' caches, so that objects a cache has not seen yet are not
+// taken out of the usage. What remains, as in Kubernetes, is the moment
+// between admission's charge and the store's write of the same request: a
+// recomputation falling exactly there leaves the object out until the
+// next one.
 package resourcequota
