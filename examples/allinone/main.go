@@ -131,7 +131,7 @@ live in --data-dir and survive restarts.`,
 	cmd.Flags().StringVar(&runtimeName, "runtime", "docker",
 		"container runtime of the node: "+strings.Join(runtimes, " or ")+" (fake runs nothing: for trying the API)")
 	cmd.Flags().StringVar(&nodeName, "node-name", "", "name of the node (default: the host name)")
-	cmd.Flags().IntVar(&nodePort, "node-agent-port", 10250, "port of the node agent's API (logs), on the advertise address; 0 picks a free one")
+	cmd.Flags().IntVar(&nodePort, "node-agent-port", 10250, "port of the node agent's HTTPS API (logs, exec; authenticated and authorized through the API server), on the advertise address; 0 picks a free one")
 	cmd.Flags().StringVar(&proxyMode, "proxy-mode", "",
 		"service proxy of the node: "+strings.Join(cluster.ProxyModes, " or ")+" (default iptables; none with --runtime fake)")
 	cmd.Flags().StringSliceVar(&nodePortAddresses, "nodeport-addresses", nil,
@@ -197,7 +197,11 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 			ServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.port)), Logger: cfg.Logger,
 			ProxyMode: nd.proxyMode, ClusterCIDR: nd.clusterCIDR, NodePortAddresses: nd.nodePortAddrs,
 			ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(nd.proxyPort)),
+			// The agent's API: the master's certificate for the node, and
+			// client certificates of the cluster CA (the API server's).
+			ClientCAFile: m.NodeClientCAFile(),
 		}
+		ncfg.TLSCertFile, ncfg.TLSKeyFile = m.NodeServingCert(nd.name)
 		if ov != nil {
 			ncfg.Overlay = ov
 		}

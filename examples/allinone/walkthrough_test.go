@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gantryhq/gantry/examples/internal/proctest"
 )
@@ -132,6 +136,17 @@ func TestWalkthrough(t *testing.T) {
 	require.Contains(t, k.Run(t, "logs", "deployment/web"), "listening on :8080", "logs of a replica")
 	require.Equal(t, "hello", strings.TrimSpace(k.Run(t, "exec", "client", "--", "echo", "hello")))
 
+	// Logs and exec went through the node agent's HTTPS API, which takes
+	// the API server's client certificate; asked directly, it refuses a
+	// request without credentials and serves the administrator.
+	agentURL := "https://" + net.JoinHostPort(nodeIP, k.Run(t, "get", "node", nodeName, "-o", "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}")) + "/pods"
+	code, body := agentGet(t, dataDir+"/kubeconfig", nodeName, agentURL, false)
+	require.Equal(t, http.StatusUnauthorized, code, "no credentials: %s", body)
+	require.Contains(t, body, `"reason":"Unauthorized"`)
+	code, body = agentGet(t, dataDir+"/kubeconfig", nodeName, agentURL, true)
+	require.Equal(t, http.StatusOK, code, "the administrator's certificate: %s", body)
+	require.Contains(t, body, `"name":"client"`)
+
 	k.Run(t, "cordon", nodeName)
 	require.Contains(t, k.Run(t, "get", "node", nodeName), "SchedulingDisabled")
 	k.Run(t, "drain", nodeName, "--ignore-daemonsets", "--force", "--grace-period=1", "--timeout=2m")
@@ -195,4 +210,26 @@ func removeContainers(t *testing.T, nodeName string) {
 			t.Errorf("docker rm: %v: %s", err, out)
 		}
 	}
+}
+
+// agentGet asks a node agent's API directly for url, checking its serving
+// certificate against the cluster CA of the kubeconfig for the node's
+// name, with the kubeconfig's client certificate when withCert.
+func agentGet(t *testing.T, kubeconfig, nodeName, url string, withCert bool) (int, string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	if !withCert {
+		cfg.TLSClientConfig = rest.TLSClientConfig{CAFile: cfg.CAFile, CAData: cfg.CAData}
+	}
+	tc, err := rest.TLSConfigFor(cfg)
+	require.NoError(t, err)
+	tc.ServerName = nodeName
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	resp, err := c.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }

@@ -6,7 +6,12 @@
 // Nodes join it with examples/node: --node-names issues each named node a
 // client certificate and writes its kubeconfig to
 // <data-dir>/nodes/<name>.kubeconfig (and the service proxies' to
-// <data-dir>/kube-proxy.kubeconfig).
+// <data-dir>/kube-proxy.kubeconfig), and a serving certificate for its
+// node agent's API to <data-dir>/nodes/<name>.crt and .key, next to the
+// cluster CA certificate <data-dir>/nodes/ca.crt. The API server reaches
+// node agents over HTTPS with its own client certificate
+// (kube-apiserver-kubelet-client) and checks theirs against the cluster CA
+// for the node's name.
 //
 // Authorization is RBAC: the administrator's kubeconfig is in
 // system:masters; other users get what roles bound to them allow.
@@ -62,7 +67,7 @@ named by --node-names live in --data-dir and survive restarts.`,
 	}
 	cfg.AddFlags(cmd.Flags())
 	cmd.Flags().StringSliceVar(&cfg.NodeNames, "node-names", nil,
-		"nodes to issue client certificates for; each one's kubeconfig is written to <data-dir>/nodes/<name>.kubeconfig")
+		"nodes to issue certificates for; each one's kubeconfig is written to <data-dir>/nodes/<name>.kubeconfig, its node agent's serving certificate and key to <data-dir>/nodes/<name>.crt and .key")
 	cmd.Flags().DurationVar(&cfg.NodeLifecycle.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second,
 		"how long a node may go without a heartbeat before it is marked NotReady (Unknown)")
 	cmd.Flags().DurationVar(&cfg.NodeLifecycle.PodEvictionTimeout, "pod-eviction-timeout", 5*time.Minute,
@@ -141,8 +146,10 @@ func nodesNote(m *cluster.Master) string {
 		if i == 0 {
 			label = "nodes"
 		}
-		fmt.Fprintf(&b, "  %-11s %s: %s\n", label, n, m.NodeKubeconfig(n))
+		cert, key := m.NodeServingCert(n)
+		fmt.Fprintf(&b, "  %-11s %s: %s, %s, %s\n", label, n, m.NodeKubeconfig(n), cert, key)
 	}
+	fmt.Fprintf(&b, "  %-11s %s\n", "node CA", m.NodeClientCAFile())
 	fmt.Fprintf(&b, "  %-11s %s\n", "proxies", m.ProxyKubeconfig())
 	return b.String()
 }

@@ -5,10 +5,23 @@
 // host-gw routes to the other nodes).
 //
 // The master (examples/master --node-names NAME) writes the node's
-// kubeconfig to <data-dir>/nodes/NAME.kubeconfig; copy it to the node:
+// kubeconfig to <data-dir>/nodes/NAME.kubeconfig and its node agent's
+// serving certificate and key to <data-dir>/nodes/NAME.crt and NAME.key;
+// copy them to the node:
 //
 //	go run ./examples/node --kubeconfig node1.kubeconfig --node-name node1 \
+//	    --tls-cert-file node1.crt --tls-private-key-file node1.key \
 //	    --node-ip 192.168.1.11 --etcd-servers http://192.168.1.10:2379
+//
+// The node agent's API (logs, exec; --node-agent-port) is HTTPS with that
+// certificate (without one, a self-signed certificate the master does not
+// trust: kubectl logs and exec then fail). It takes client certificates of
+// --client-ca-file (default: the CA of the kubeconfig, which for a gantry
+// master is the cluster CA that signed the API server's client
+// certificate) and bearer tokens, which it checks with the API server
+// (TokenReview); it asks the API server whether the user may use
+// nodes/proxy (SubjectAccessReview). Requests without credentials get 401;
+// /healthz stays open.
 //
 // --cleanup removes the proxy's rules and the overlay's devices and rules
 // from the host and exits. Ctrl-C (or SIGTERM) stops the node; pods, rules
@@ -48,6 +61,7 @@ func main() {
 // flags are the command line.
 type flags struct {
 	kubeconfig, proxyKubeconfig, name, nodeIP, runtime string
+	tlsCertFile, tlsKeyFile, clientCAFile              string
 	proxyMode, overlay, clusterCIDR, dataDir           string
 	etcdServers, nodePortAddresses                     []string
 	agentPort, proxyPort, verbosity                    int
@@ -82,7 +96,10 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 	fs.StringVar(&f.clusterCIDR, "cluster-cidr", "", "pod network: the overlay's network when etcd has no configuration yet (default 10.244.0.0/16)")
 	fs.StringSliceVar(&f.nodePortAddresses, "nodeport-addresses", nil, "CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	fs.StringVar(&f.dataDir, "data-dir", "./gantry-node", "directory for the node's state (subnet.env)")
-	fs.IntVar(&f.agentPort, "node-agent-port", 10250, "port of the node agent's API (logs, exec); 0 picks a free one")
+	fs.IntVar(&f.agentPort, "node-agent-port", 10250, "port of the node agent's HTTPS API (logs, exec); 0 picks a free one")
+	fs.StringVar(&f.tlsCertFile, "tls-cert-file", "", "serving certificate of the node agent's API (examples/master writes <data-dir>/nodes/<name>.crt); default: a self-signed one")
+	fs.StringVar(&f.tlsKeyFile, "tls-private-key-file", "", "private key of --tls-cert-file")
+	fs.StringVar(&f.clientCAFile, "client-ca-file", "", "CA certificates that clients' certificates must chain to, for the node agent's API; default: the CA of --kubeconfig")
 	fs.IntVar(&f.proxyPort, "proxy-health-port", 10256, "port of the proxy's /healthz and /metrics; 0 picks a free one")
 	fs.BoolVar(&f.cleanup, "cleanup", false, "remove the proxy's rules and the overlay's devices and rules from this host and exit")
 	fs.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug")
@@ -133,6 +150,9 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 			return fmt.Errorf("--node-ip: %w", err)
 		}
 	}
+	if (f.tlsCertFile == "") != (f.tlsKeyFile == "") {
+		return errors.New("--tls-cert-file and --tls-private-key-file go together")
+	}
 	restCfg, err := loadKubeconfig(f.kubeconfig)
 	if err != nil {
 		return err
@@ -143,6 +163,15 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 		Logger:       logger,
 		ProxyMode:    f.proxyMode, ClusterCIDR: cidr, NodePortAddresses: nodePortAddrs,
 		ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(f.proxyPort)),
+		TLSCertFile:       f.tlsCertFile, TLSKeyFile: f.tlsKeyFile,
+	}
+	switch {
+	case f.clientCAFile != "":
+		cfg.ClientCAFile = f.clientCAFile
+	case restCfg.CAFile != "":
+		cfg.ClientCAFile = restCfg.CAFile
+	default:
+		cfg.ClientCAData = restCfg.CAData
 	}
 	if f.proxyKubeconfig != "" {
 		if cfg.ProxyRESTConfig, err = loadKubeconfig(f.proxyKubeconfig); err != nil {

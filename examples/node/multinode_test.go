@@ -96,6 +96,9 @@ func TestMultiNode(t *testing.T) {
 			"--kubeconfig", filepath.Join(dir, "master", "nodes", h.name+".kubeconfig"),
 			"--proxy-kubeconfig", filepath.Join(dir, "master", "kube-proxy.kubeconfig"),
 			"--node-name", h.name, "--node-ip", h.ip.String(), "--etcd-servers", etcdURL,
+			"--tls-cert-file", filepath.Join(dir, "master", "nodes", h.name+".crt"),
+			"--tls-private-key-file", filepath.Join(dir, "master", "nodes", h.name+".key"),
+			"--client-ca-file", filepath.Join(dir, "master", "nodes", "ca.crt"),
 			"--data-dir", dataDir,
 			// One node proxies with iptables, the other with nftables;
 			// node ports only on the lan.
@@ -150,6 +153,15 @@ func TestMultiNode(t *testing.T) {
 	}
 	spread := podNodes()
 	require.Equal(t, map[string]int{names[0]: 2, names[1]: 2}, spread, "pods spread over both nodes")
+
+	// Logs reach the replicas on both nodes: the API server connects to
+	// each node agent over TLS with its own certificate and checks the
+	// agent's against the cluster CA.
+	for _, line := range strings.Split(k.Run(t, "get", "pods", "-l", "app=web", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{"\n"}{end}`), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			require.Contains(t, k.Run(t, "logs", f[0]), "listening on :8080", "logs of %s on %s", f[0], f[1])
+		}
+	}
 
 	k.Run(t, "expose", "deployment", "web", "--type=NodePort", "--port=80", "--target-port=8080")
 	clusterIP := k.Run(t, "get", "service", "web", "-o", "jsonpath={.spec.clusterIP}")
