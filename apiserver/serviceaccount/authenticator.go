@@ -305,12 +305,16 @@ func checkObject[T any](obj *T, err error, uid string, meta func(*T) (types.UID,
 	return nil
 }
 
+// notFound turns a lookup's "not found" (which names store keys) into
+// the reason a client may read.
 func notFound(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("has been deleted (%w)", err)
+		return errDeleted
 	}
 	return err
 }
+
+var errDeleted = errors.New("has been deleted")
 
 func userOf(sa *corev1.ServiceAccount) *apiserver.UserInfo {
 	return &apiserver.UserInfo{

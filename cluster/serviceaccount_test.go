@@ -1,0 +1,218 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/gantryhq/gantry/cluster"
+	"github.com/gantryhq/gantry/pki"
+)
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestNoSecretsInLogs runs a master with debug logs through everything
+// that handles credentials and secrets (static tokens, service account
+// tokens of both kinds, refused and revoked tokens, token reviews,
+// impersonation, secret data) and checks that no secret value reaches the
+// log.
+func TestNoSecretsInLogs(t *testing.T) {
+	dir := t.TempDir()
+	const staticToken, wrongToken = "s3cret-static-root-token", "s3cret-wrong-token"
+	tokens := filepath.Join(dir, "tokens.csv")
+	require.NoError(t, os.WriteFile(tokens, []byte(staticToken+",root,1,\"system:masters\"\n"), 0o600))
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m, stop := runMaster(t, cluster.MasterConfig{DataDir: filepath.Join(dir, "data"), TokenAuthFile: tokens, Logger: log})
+	withToken := func(token string) kubernetes.Interface {
+		cs, err := kubernetes.NewForConfig(&rest.Config{Host: m.URL(), BearerToken: token,
+			TLSClientConfig: rest.TLSClientConfig{CAData: m.PKI().CA.CertPEM()}})
+		require.NoError(t, err)
+		return cs
+	}
+	ctx := context.Background()
+	admin := withToken(staticToken)
+	secrets := []string{staticToken, wrongToken}
+
+	_, err := withToken(wrongToken).CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	require.True(t, apierrors.IsUnauthorized(err), "%v", err)
+
+	const password = "s3cret-db-password"
+	_, err = admin.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"password": password},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	secrets = append(secrets, password)
+
+	_, err = admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	tr, err := admin.CoreV1().ServiceAccounts("default").CreateToken(ctx, "ci", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	saToken := tr.Status.Token
+	secrets = append(secrets, saToken, saToken[:len(saToken)-4]+"AAAA")
+	_, err = withToken(saToken).CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+	_, err = withToken(saToken[:len(saToken)-4]+"AAAA").CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	require.True(t, apierrors.IsUnauthorized(err), "a tampered token: %v", err)
+	review, err := admin.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: saToken}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, review.Status.Authenticated, review.Status.Error)
+
+	// A legacy token secret, filled by the token controller.
+	_, err = admin.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "ci-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "ci"}},
+		Type:       corev1.SecretTypeServiceAccountToken,
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var legacy string
+	require.Eventually(t, func() bool {
+		s, err := admin.CoreV1().Secrets("default").Get(ctx, "ci-token", metav1.GetOptions{})
+		legacy = string(s.Data[corev1.ServiceAccountTokenKey])
+		return err == nil && legacy != ""
+	}, time.Minute, 20*time.Millisecond, "the token controller did not fill the secret")
+	secrets = append(secrets, legacy)
+	review, err = admin.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: legacy}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, review.Status.Authenticated, review.Status.Error)
+	require.Equal(t, "system:serviceaccount:default:ci", review.Status.User.Username)
+
+	// Impersonation by the administrator.
+	cfg := &rest.Config{Host: m.URL(), BearerToken: staticToken, TLSClientConfig: rest.TLSClientConfig{CAData: m.PKI().CA.CertPEM()},
+		Impersonate: rest.ImpersonationConfig{UserName: "system:serviceaccount:default:ci"}}
+	as, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	_, err = as.CoreV1().Secrets("default").Get(ctx, "db", metav1.GetOptions{})
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+
+	// Deleting the account revokes both tokens and deletes the secret.
+	require.NoError(t, admin.CoreV1().ServiceAccounts("default").Delete(ctx, "ci", metav1.DeleteOptions{}))
+	for _, tok := range []string{saToken, legacy} {
+		_, err = withToken(tok).CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		require.True(t, apierrors.IsUnauthorized(err), "%v", err)
+	}
+	require.Eventually(t, func() bool {
+		_, err := admin.CoreV1().Secrets("default").Get(ctx, "ci-token", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, time.Minute, 20*time.Millisecond, "the token secret outlived its account")
+
+	require.NoError(t, stop())
+	out := logs.String()
+	require.NotEmpty(t, out)
+	require.Contains(t, out, "level=DEBUG", "the master did not log at debug level: the test checks nothing")
+	for _, s := range secrets {
+		require.NotContains(t, out, s, "a secret reached the log")
+	}
+	// Nor any part that identifies a JWT's signature.
+	for _, tok := range []string{saToken, legacy} {
+		sig := tok[strings.LastIndex(tok, ".")+1:]
+		require.NotContains(t, out, sig[:16])
+	}
+}
+
+// TestKubectlServiceAccounts: kubectl create serviceaccount/token, a
+// token's identity and permissions, impersonation with --as, and
+// revocation, against a cluster with the controllers running.
+func TestKubectlServiceAccounts(t *testing.T) {
+	t.Parallel()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH")
+	}
+	c := cluster.StartTestCluster(t, cluster.TestClusterOptions{RBAC: true, ServiceAccounts: true})
+	dir := t.TempDir()
+	cert, err := c.CA.Issue(pki.CertRequest{CommonName: "admin", Organization: []string{pki.MastersGroup}, Usage: pki.ClientAuth})
+	require.NoError(t, err)
+	admin := filepath.Join(dir, "admin")
+	require.NoError(t, pki.WriteKubeconfig(admin, pki.Kubeconfig{Server: c.URL, CA: c.CA.CertPEM(), ClientCert: cert.CertPEM, ClientKey: cert.KeyPEM, User: "admin"}))
+	// A kubeconfig with no credentials: --token supplies them.
+	anon := filepath.Join(dir, "anon")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.URL, CertificateAuthorityData: c.CA.CertPEM()}
+	kc.AuthInfos["nobody"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "nobody"}
+	kc.CurrentContext = "test"
+	require.NoError(t, clientcmd.WriteToFile(*kc, anon))
+	run := func(cfg string, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", cfg, "--request-timeout=20s"}, args...)...)
+		cmd.Env = append(cmd.Environ(), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(cfg string, args ...string) string {
+		t.Helper()
+		out, err := run(cfg, args...)
+		require.NoError(t, err, "kubectl %v: %s", args, out)
+		return out
+	}
+
+	must(admin, "create", "serviceaccount", "builder")
+	token := must(admin, "create", "token", "builder", "--duration=20m")
+	require.Contains(t, must(anon, "--token", token, "auth", "whoami"), "system:serviceaccount:default:builder")
+	require.Equal(t, "no", mustFail(t, run, anon, "--token", token, "auth", "can-i", "list", "pods"))
+	require.Equal(t, "no", mustFail(t, run, admin, "auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:builder"))
+	out, err := run(anon, "--token", token, "get", "pods")
+	require.Error(t, err)
+	require.Contains(t, out, `User "system:serviceaccount:default:builder" cannot list resource "pods"`)
+
+	must(admin, "create", "rolebinding", "builder-view", "--clusterrole=view", "--serviceaccount=default:builder")
+	eventually(t, func() error { _, err := run(anon, "--token", token, "get", "pods"); return err })
+	require.Equal(t, "yes", answer(must(admin, "auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:builder")))
+	out, err = run(admin, "get", "pods", "--as=jane")
+	require.Error(t, err)
+	require.Contains(t, out, `User "jane" cannot list resource "pods"`)
+
+	out, err = run(admin, "create", "token", "builder", "--duration=1m")
+	require.Error(t, err)
+	require.Contains(t, out, "less than 10 minutes")
+
+	// Pods get the default account and its token volume.
+	must(admin, "run", "web", "--image=gantry.local/busybox", "--restart=Never")
+	volumes := must(admin, "get", "pod", "web", "-o", "jsonpath={.spec.serviceAccountName} {.spec.volumes[*].name} {.spec.containers[0].volumeMounts[*].mountPath}")
+	require.Regexp(t, `^default kube-api-access-[a-z0-9]{5} /var/run/secrets/kubernetes.io/serviceaccount$`, volumes)
+	eventually(t, func() error {
+		_, err := run(admin, "get", "configmap", "kube-root-ca.crt", "-n", "default")
+		return err
+	})
+
+	must(admin, "delete", "serviceaccount", "builder")
+	out, err = run(anon, "--token", token, "get", "pods")
+	require.Error(t, err)
+	require.Contains(t, out, "You must be logged in to the server (invalid bearer token: service account: has been deleted)")
+	require.NotContains(t, out, token)
+	require.NotContains(t, out, "/registry/", "the error shows the store's keys")
+}
