@@ -32,9 +32,10 @@ const (
 )
 
 // Admission is the ServiceAccount admission plugin. Admit, on pod
-// creation, sets the account ("default" when none) and, unless the pod or
-// the account turns automounting off, adds the token volume and mounts it
-// in every container that does not mount something there already. Validate
+// creation, sets the account ("default" when none); unless the pod or the
+// account turns automounting off, adds the token volume and mounts it in
+// every container (unless one mounts something there already); and gives a
+// pod without image pull secrets those of its account. Validate
 // refuses pods whose account does not exist. Mirror pods (from node agents'
 // static manifests) may not use service accounts at all.
 type Admission struct {
@@ -85,6 +86,9 @@ func (p *Admission) Admit(ctx context.Context, req *apiserver.AdmissionRequest) 
 	}
 	if automount {
 		addTokenVolume(pod)
+	}
+	if len(pod.Spec.ImagePullSecrets) == 0 && len(sa.ImagePullSecrets) > 0 {
+		pod.Spec.ImagePullSecrets = append([]corev1.LocalObjectReference(nil), sa.ImagePullSecrets...)
 	}
 	return nil
 }

@@ -217,6 +217,21 @@ func TestAdmissionGivesPodsTheirAccount(t *testing.T) {
 	require.Empty(t, pod.Spec.Volumes)
 	require.Equal(t, "quiet", pod.Spec.DeprecatedServiceAccount)
 
+	// Pods without pull secrets get the account's.
+	_, err = admin.CoreV1().ServiceAccounts("team").Create(ctx, &corev1.ServiceAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: "puller"}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "registry"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod, err = newPod("puller", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "puller" })
+	require.NoError(t, err)
+	require.Equal(t, []corev1.LocalObjectReference{{Name: "registry"}}, pod.Spec.ImagePullSecrets)
+	pod, err = newPod("own-secret", func(p *corev1.Pod) {
+		p.Spec.ServiceAccountName = "puller"
+		p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "mine"}}
+	})
+	require.NoError(t, err)
+	require.Equal(t, []corev1.LocalObjectReference{{Name: "mine"}}, pod.Spec.ImagePullSecrets)
+
 	_, err = newPod("ghost", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "ghost" })
 	require.True(t, apierrors.IsForbidden(err), "%v", err)
 	require.ErrorContains(t, err, `error looking up service account team/ghost: serviceaccount "ghost" not found`)
