@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -400,4 +401,78 @@ func nameOf(a k8stesting.Action) string {
 		return ca.Name
 	}
 	return ""
+}
+
+func TestObjectCache(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	c := newObjectCache(clk, 10*time.Second)
+	calls := 0
+	fetch := func(context.Context) (map[string][]byte, bool, error) {
+		calls++
+		return map[string][]byte{"n": []byte(strconv.Itoa(calls))}, true, nil
+	}
+	key := objectKey{"configmap", "ns", "cm"}
+	ctx := context.Background()
+	get := func(fresh bool) string {
+		t.Helper()
+		data, found, err := c.get(ctx, key, fresh, fetch)
+		require.NoError(t, err)
+		require.True(t, found)
+		return string(data["n"])
+	}
+	require.Equal(t, "1", get(false))
+	clk.Step(9 * time.Second)
+	require.Equal(t, "1", get(false), "cached")
+	require.Equal(t, "2", get(true), "a fresh read asks again")
+	clk.Step(10 * time.Second)
+	require.Equal(t, "3", get(false), "expired")
+	_, _, err := c.get(ctx, objectKey{"secret", "ns", "s"}, false, func(context.Context) (map[string][]byte, bool, error) {
+		return nil, false, errors.New("down")
+	})
+	require.ErrorContains(t, err, "down")
+	clk.Step(20 * time.Second)
+	c.prune()
+	require.Empty(t, c.objects)
+}
+
+// TestTearDownLeavesOtherAgentsPods: a pod directory another agent holds
+// (locked) survives a sweep; an unheld orphan goes; a live pod stays.
+func TestTearDownLeavesOtherAgentsPods(t *testing.T) {
+	root := t.TempDir()
+	clk := clocktesting.NewFakeClock(t0)
+	mine := newVolumeManager(root, fake.NewClientset(), clk, slog.Default(), nil, time.Second)
+	other := newVolumeManager(root, fake.NewClientset(), clk, slog.Default(), nil, time.Second)
+	pod := func(uid string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: uid, Namespace: "ns", UID: types.UID(uid)},
+			Spec:       corev1.PodSpec{Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
+		}
+	}
+	ctx := context.Background()
+	for _, m := range []struct {
+		m   *volumeManager
+		uid string
+	}{{mine, "live"}, {mine, "gone"}, {other, "others"}} {
+		paths, err := m.m.setUp(ctx, pod(m.uid))
+		require.NoError(t, err)
+		require.Len(t, paths, 1)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "pods", "crashed", "volumes"), 0o750))
+
+	require.NoError(t, mine.sweep(func() (map[types.UID]bool, error) { return map[types.UID]bool{"live": true}, nil }))
+	exists := func(uid string) bool {
+		_, err := os.Stat(filepath.Join(root, "pods", uid))
+		return err == nil
+	}
+	require.True(t, exists("live"))
+	require.False(t, exists("gone"))
+	require.False(t, exists("crashed"), "an unlocked leftover goes")
+	require.True(t, exists("others"), "another agent's pod stays")
+
+	// Once the other agent lets go, it is an orphan like any other.
+	other.startEvents("n")() // stops at once, releasing the locks
+	require.NoError(t, mine.sweep(func() (map[types.UID]bool, error) { return map[types.UID]bool{"live": true}, nil }))
+	require.False(t, exists("others"))
+	require.NoError(t, mine.tearDown("live"))
+	require.False(t, exists("live"))
 }
