@@ -26,13 +26,13 @@ import (
 // Cache defaults, as the kubelet's (--authentication-token-webhook-cache-ttl,
 // --authorization-webhook-cache-authorized-ttl and -unauthorized-ttl).
 const (
-	DefaultTokenCacheTTL         = 2 * time.Minute
-	DefaultTokenFailureCacheTTL  = 10 * time.Second
-	DefaultAuthorizedCacheTTL    = 5 * time.Minute
-	DefaultUnauthorizedCacheTTL  = 30 * time.Second
-	defaultCacheSize             = 1024
-	nodesResource                = "nodes"
-	errUnauthorizedNoCredentials = "Unauthorized: the node agent's API needs a client certificate or a bearer token"
+	DefaultTokenCacheTTL        = 2 * time.Minute
+	DefaultTokenFailureCacheTTL = 10 * time.Second
+	DefaultAuthorizedCacheTTL   = 5 * time.Minute
+	DefaultUnauthorizedCacheTTL = 30 * time.Second
+	defaultCacheSize            = 1024
+	nodesResource               = "nodes"
+	msgNoCredentials            = "Unauthorized: the node agent's API needs a client certificate or a bearer token"
 )
 
 // ErrInvalidToken is the error of a bearer token the API server did not
@@ -303,7 +303,7 @@ func (a *Agent) withAuth(h http.Handler, openPaths ...string) http.Handler {
 			writeStatus(w, apierrors.NewUnauthorized("Unauthorized: "+err.Error()))
 			return
 		case !ok || user == nil:
-			writeStatus(w, apierrors.NewUnauthorized(errUnauthorizedNoCredentials))
+			writeStatus(w, apierrors.NewUnauthorized(msgNoCredentials))
 			return
 		}
 		attrs := RequestAttributes(a.opts.NodeName, user, r)
