@@ -72,8 +72,10 @@ type volumeManager struct {
 
 // podDir is one pod's directory as this agent holds it.
 type podDir struct {
-	mu   sync.Mutex // serializes set-up and tear-down
-	lock *os.File   // nil until the directory is made (or after tear-down)
+	// mu serializes set-up and tear-down. It is taken before
+	// volumeManager.mu, never while holding it.
+	mu   sync.Mutex
+	lock *os.File // nil until the directory is made (or after tear-down)
 	// ready: every volume was set up once; later refreshes may read
 	// cached config maps and secrets.
 	ready bool
@@ -101,17 +103,19 @@ func (m *volumeManager) startEvents(host string) (stop func()) {
 	m.mu.Unlock()
 	return func() {
 		b.Shutdown()
+		// Lock order: a podDir's mu before m.mu, never the other way.
 		m.mu.Lock()
-		defer m.mu.Unlock()
 		m.events = nil
-		for uid, d := range m.pods {
+		held := m.pods
+		m.pods = map[types.UID]*podDir{}
+		m.mu.Unlock()
+		for _, d := range held {
 			d.mu.Lock()
 			if d.lock != nil {
 				d.lock.Close()
 				d.lock = nil
 			}
 			d.mu.Unlock()
-			delete(m.pods, uid)
 		}
 	}
 }
@@ -137,14 +141,25 @@ func (m *volumeManager) volumePath(uid types.UID, plugin, name string) string {
 // acquire returns the pod's directory locked for set-up: made, and this
 // agent's lock on it held.
 func (m *volumeManager) acquire(uid types.UID) (*podDir, error) {
-	m.mu.Lock()
-	d := m.pods[uid]
-	if d == nil {
-		d = &podDir{}
-		m.pods[uid] = d
+	var d *podDir
+	for {
+		m.mu.Lock()
+		d = m.pods[uid]
+		if d == nil {
+			d = &podDir{}
+			m.pods[uid] = d
+		}
+		m.mu.Unlock()
+		d.mu.Lock()
+		m.mu.Lock()
+		current := m.pods[uid] == d
+		m.mu.Unlock()
+		if current {
+			break
+		}
+		// Torn down while we waited: start again with a new entry.
+		d.mu.Unlock()
 	}
-	m.mu.Unlock()
-	d.mu.Lock()
 	if d.lock != nil {
 		return d, nil
 	}
