@@ -27,9 +27,10 @@ const DefaultEventTTL = time.Hour
 
 // DefaultResources returns the built-in resources: core/v1, apps/v1,
 // batch/v1, coordination.k8s.io/v1, discovery.k8s.io/v1,
-// rbac.authorization.k8s.io/v1, the access reviews of
-// authorization.k8s.io/v1 and authentication.k8s.io/v1 SelfSubjectReview. Each call returns new values the caller may
-// change.
+// rbac.authorization.k8s.io/v1, scheduling.k8s.io/v1 PriorityClasses, the
+// access reviews of authorization.k8s.io/v1 and authentication.k8s.io/v1
+// SelfSubjectReview and TokenReview. Each call returns new values the
+// caller may change.
 func DefaultResources() []Resource {
 	rs := []Resource{
 		namespaceResource(),
@@ -221,6 +222,7 @@ func DefaultResources() []Resource {
 	}
 	rs = append(rs, rbacResources()...)
 	rs = append(rs, policyResources()...)
+	rs = append(rs, schedulingResources()...)
 	return append(rs, authorizationResources()...)
 }
 

@@ -246,13 +246,18 @@ func (s *Server) resourceFor(info requestInfo) (*Resource, error) {
 }
 
 // EnsureSystemObjects creates the namespaces every cluster has (default,
-// kube-system, kube-public, kube-node-lease) when they are missing. It is
+// kube-system, kube-public, kube-node-lease), the system priority classes
+// (system-cluster-critical, system-node-critical) and the default/kubernetes
+// service when they are missing. It is
 // idempotent and safe to run from several servers at once.
 func (s *Server) EnsureSystemObjects(ctx context.Context) error {
 	for _, ns := range systemNamespaces {
 		if err := s.ensureNamespace(ctx, ns); err != nil {
 			return err
 		}
+	}
+	if err := s.ensureSystemPriorityClasses(ctx); err != nil {
+		return err
 	}
 	return s.ensureKubernetesService(ctx)
 }

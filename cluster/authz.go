@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/apiserver/admission/limitranger"
+	"github.com/gantryhq/gantry/apiserver/admission/priority"
 	"github.com/gantryhq/gantry/apiserver/admission/resourcequota"
 	"github.com/gantryhq/gantry/apiserver/noderestriction"
 	"github.com/gantryhq/gantry/apiserver/rbac"
@@ -21,7 +22,7 @@ import (
 // authorization is what a master's API server authorizes and admits with:
 // system:masters first, then the node authorizer, then RBAC over a cache of
 // the store's roles and bindings; the admission plugins LimitRanger,
-// ServiceAccount, NodeRestriction, RBAC's escalation check and
+// ServiceAccount, NodeRestriction, Priority, RBAC's escalation check and
 // ResourceQuota.
 type authorization struct {
 	cache      *rbac.StoreCache
@@ -67,11 +68,15 @@ func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool) (*
 	// In Kubernetes' order: mutating LimitRanger and ServiceAccount first,
 	// ResourceQuota last so that it charges only what the others let
 	// through.
+	prio, err := priority.New(st)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	admission := []any{limits}
 	if serviceAccounts {
 		admission = append(admission, serviceaccount.NewAdmission(serviceaccount.StoreLookup(st)))
 	}
-	admission = append(admission, noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: st}), escalation, quota)
+	admission = append(admission, noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: st}), prio, escalation, quota)
 	return &authorization{
 		cache:      cache,
 		pods:       pods,

@@ -209,6 +209,12 @@ func TestKubectlServiceAccounts(t *testing.T) {
 		return err
 	})
 
+	// Priority classes: served, and resolved into pods' priorities.
+	must(admin, "create", "priorityclass", "high", "--value=1000", "--description=for the test")
+	require.Regexp(t, `system-node-critical\s+2000001000\s+false`, must(admin, "get", "priorityclasses"))
+	must(admin, "run", "urgent", "--image=gantry.local/busybox", "--restart=Never", `--overrides={"spec":{"priorityClassName":"high"}}`)
+	require.Equal(t, "1000", must(admin, "get", "pod", "urgent", "-o", "jsonpath={.spec.priority}"))
+
 	must(admin, "delete", "serviceaccount", "builder")
 	out, err = run(anon, "--token", token, "get", "pods")
 	require.Error(t, err)
