@@ -166,13 +166,15 @@ var podComputeQuotaResources = map[corev1.ResourceName]bool{
 var SupportedQuotaScopes = []corev1.ResourceQuotaScope{
 	corev1.ResourceQuotaScopeTerminating, corev1.ResourceQuotaScopeNotTerminating,
 	corev1.ResourceQuotaScopeBestEffort, corev1.ResourceQuotaScopeNotBestEffort,
+	corev1.ResourceQuotaScopePriorityClass, corev1.ResourceQuotaScopeCrossNamespacePodAffinity,
 }
 
 // ResourceQuota validates a new ResourceQuota: quota resource names
 // (standard names, count/<resource>[.<group>], hugepages and extended
 // resources) with non-negative amounts, whole numbers for object counts;
-// supported, non-conflicting scopes (in spec.scopes or as Exists /
-// DoesNotExist in spec.scopeSelector) that fit the limited resources.
+// supported, non-conflicting scopes (in spec.scopes, or in
+// spec.scopeSelector with Exists or DoesNotExist, and In or NotIn with
+// values for PriorityClass) that fit the limited resources.
 func ResourceQuota(q *corev1.ResourceQuota) field.ErrorList {
 	errs := ObjectMeta(&q.ObjectMeta, NamespacedSubdomain, field.NewPath("metadata"))
 	errs = append(errs, resourceQuotaSpec(&q.Spec, field.NewPath("spec"))...)
@@ -219,18 +221,28 @@ func resourceQuotaSpec(spec *corev1.ResourceQuotaSpec, p *field.Path) field.Erro
 				errs = append(errs, field.NotSupported(rp.Child("scopeName"), req.ScopeName, SupportedQuotaScopes))
 				continue
 			}
+			operators := []corev1.ScopeSelectorOperator{corev1.ScopeSelectorOpExists, corev1.ScopeSelectorOpDoesNotExist}
+			if req.ScopeName == corev1.ResourceQuotaScopePriorityClass {
+				operators = append(operators, corev1.ScopeSelectorOpIn, corev1.ScopeSelectorOpNotIn)
+			}
+			switch {
+			case !contains(operators, req.Operator):
+				errs = append(errs, field.NotSupported(rp.Child("operator"), req.Operator, operators))
+				continue
+			case req.Operator == corev1.ScopeSelectorOpIn || req.Operator == corev1.ScopeSelectorOpNotIn:
+				if len(req.Values) == 0 {
+					errs = append(errs, field.Required(rp.Child("values"), "must be at least one value when `operator` is 'In' or 'NotIn'"))
+				}
+			case len(req.Values) > 0:
+				errs = append(errs, field.Invalid(rp.Child("values"), req.Values, "must be no value when `operator` is 'Exists' or 'DoesNotExist'"))
+			}
 			switch req.Operator {
 			case corev1.ScopeSelectorOpExists:
 				scopes[req.ScopeName] = true
 			case corev1.ScopeSelectorOpDoesNotExist:
 				scopes[opposite(req.ScopeName)] = true
 			default:
-				errs = append(errs, field.NotSupported(rp.Child("operator"), req.Operator,
-					[]corev1.ScopeSelectorOperator{corev1.ScopeSelectorOpExists, corev1.ScopeSelectorOpDoesNotExist}))
-				continue
-			}
-			if len(req.Values) > 0 {
-				errs = append(errs, field.Invalid(rp.Child("values"), req.Values, "must be no value when `operator` is 'Exist' or 'DoesNotExist'"))
+				scopes[req.ScopeName] = true
 			}
 		}
 	}

@@ -95,6 +95,20 @@ func TestResourceQuota(t *testing.T) {
 				{ScopeName: corev1.ResourceQuotaScopeTerminating, Operator: corev1.ScopeSelectorOpIn, Values: []string{"x"}},
 			}}
 		}, []want{notSupported("spec.scopeSelector.matchExpressions[1].operator")}},
+		{"priority class", func(rq *corev1.ResourceQuota) {
+			rq.Spec.Hard = corev1.ResourceList{corev1.ResourcePods: q("1"), corev1.ResourceRequestsCPU: q("1")}
+			rq.Spec.ScopeSelector = &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+				{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}},
+				{ScopeName: corev1.ResourceQuotaScopeCrossNamespacePodAffinity, Operator: corev1.ScopeSelectorOpDoesNotExist},
+			}}
+		}, nil},
+		{"priority class without values", func(rq *corev1.ResourceQuota) {
+			rq.Spec.Hard = corev1.ResourceList{corev1.ResourcePods: q("1")}
+			rq.Spec.ScopeSelector = &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+				{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpNotIn},
+				{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpExists, Values: []string{"x"}},
+			}}
+		}, []want{required("spec.scopeSelector.matchExpressions[0].values"), invalid("spec.scopeSelector.matchExpressions[1].values")}},
 		{"bad status", func(rq *corev1.ResourceQuota) { rq.Status.Used = corev1.ResourceList{corev1.ResourcePods: q("-2")} },
 			[]want{invalid("status.used[pods]")}},
 	})

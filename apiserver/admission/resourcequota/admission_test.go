@@ -175,6 +175,33 @@ func TestScopes(t *testing.T) {
 	require.NoError(t, p.Validate(ctx, create("services", &corev1.Service{})), "scoped quotas select pods only")
 }
 
+func TestPriorityAndAffinityScopes(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	high := quota("high", corev1.ResourceList{"pods": q("0")}, corev1.ResourceList{"pods": q("0")})
+	high.Spec.ScopeSelector = &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
+		{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high", "critical"}}}}
+	cross := quota("cross", corev1.ResourceList{"pods": q("0")}, corev1.ResourceList{"pods": q("0")})
+	cross.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeCrossNamespacePodAffinity}
+	put(t, st, "resourcequotas", "ns", "high", high)
+	put(t, st, "resourcequotas", "ns", "cross", cross)
+	p := plugin(t, st)
+
+	low := pod("low", "")
+	low.Spec.PriorityClassName = "low"
+	require.NoError(t, p.Validate(ctx, create("pods", low)))
+	hi := pod("hi", "")
+	hi.Spec.PriorityClassName = "critical"
+	require.ErrorContains(t, p.Validate(ctx, create("pods", hi)), "exceeded quota: high")
+
+	aff := pod("aff", "")
+	aff.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{TopologyKey: "zone", Namespaces: []string{"other"}}}}}
+	require.ErrorContains(t, p.Validate(ctx, create("pods", aff)), "exceeded quota: cross")
+	aff.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0].Namespaces = nil
+	require.NoError(t, p.Validate(ctx, create("pods", aff)), "affinity within the namespace")
+}
+
 func TestServices(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)

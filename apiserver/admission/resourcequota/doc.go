@@ -9,7 +9,8 @@
 // pods (requests.cpu, requests.memory, limits.cpu, limits.memory, and cpu
 // and memory meaning requests), services.nodeports and
 // services.loadbalancers. Scopes (Terminating, NotTerminating,
-// BestEffort, NotBestEffort) narrow a quota to some pods. Pods in a
+// BestEffort, NotBestEffort, PriorityClass, CrossNamespacePodAffinity, in
+// spec.scopes or spec.scopeSelector) narrow a quota to some pods. Pods in a
 // terminal phase use nothing but their count/pods.
 //
 // [Plugin] is a validating plugin: on every create of an object (and on

@@ -178,43 +178,27 @@ func BestEffort(pod *corev1.Pod) bool {
 	return true
 }
 
-// Scopes returns the scopes a quota selects by, from spec.scopes and
-// spec.scopeSelector (Exists and DoesNotExist expressions).
-func Scopes(q *corev1.ResourceQuota) []corev1.ResourceQuotaScope {
-	scopes := slices.Clone(q.Spec.Scopes)
+// Scopes returns what a quota selects pods by: each of spec.scopes (as
+// an Exists requirement) and each expression of spec.scopeSelector.
+func Scopes(q *corev1.ResourceQuota) []corev1.ScopedResourceSelectorRequirement {
+	var out []corev1.ScopedResourceSelectorRequirement
+	for _, s := range q.Spec.Scopes {
+		out = append(out, corev1.ScopedResourceSelectorRequirement{ScopeName: s, Operator: corev1.ScopeSelectorOpExists})
+	}
 	if q.Spec.ScopeSelector != nil {
-		for _, e := range q.Spec.ScopeSelector.MatchExpressions {
-			switch e.Operator {
-			case corev1.ScopeSelectorOpExists:
-				scopes = append(scopes, e.ScopeName)
-			case corev1.ScopeSelectorOpDoesNotExist:
-				scopes = append(scopes, negation(e.ScopeName))
-			default:
-				scopes = append(scopes, "unsupported:"+e.ScopeName)
-			}
-		}
+		out = append(out, q.Spec.ScopeSelector.MatchExpressions...)
 	}
-	return scopes
-}
-
-func negation(s corev1.ResourceQuotaScope) corev1.ResourceQuotaScope {
-	switch s {
-	case corev1.ResourceQuotaScopeTerminating:
-		return corev1.ResourceQuotaScopeNotTerminating
-	case corev1.ResourceQuotaScopeNotTerminating:
-		return corev1.ResourceQuotaScopeTerminating
-	case corev1.ResourceQuotaScopeBestEffort:
-		return corev1.ResourceQuotaScopeNotBestEffort
-	case corev1.ResourceQuotaScopeNotBestEffort:
-		return corev1.ResourceQuotaScopeBestEffort
-	}
-	return "unsupported:" + s
+	return out
 }
 
 // Matches reports whether quota q applies to obj, an object of resource
 // gr: a quota without scopes applies to every object; scopes select pods
-// only (Terminating: activeDeadlineSeconds set; BestEffort: no requests or
-// limits; and their negations).
+// only, a pod matching all of them. Terminating selects pods with
+// activeDeadlineSeconds, BestEffort pods without requests or limits
+// (NotTerminating and NotBestEffort the others), PriorityClass by
+// spec.priorityClassName (In, NotIn, Exists, DoesNotExist) and
+// CrossNamespacePodAffinity pods whose (anti-)affinity terms name other
+// namespaces or a namespace selector.
 func Matches(q *corev1.ResourceQuota, gr schema.GroupResource, obj runtime.Object) bool {
 	scopes := Scopes(q)
 	if len(scopes) == 0 {
@@ -224,24 +208,80 @@ func Matches(q *corev1.ResourceQuota, gr schema.GroupResource, obj runtime.Objec
 	if gr != podsResource || !ok {
 		return false
 	}
-	for _, s := range scopes {
-		terminating := pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds >= 0
-		var match bool
-		switch s {
-		case corev1.ResourceQuotaScopeTerminating:
-			match = terminating
-		case corev1.ResourceQuotaScopeNotTerminating:
-			match = !terminating
-		case corev1.ResourceQuotaScopeBestEffort:
-			match = BestEffort(pod)
-		case corev1.ResourceQuotaScopeNotBestEffort:
-			match = !BestEffort(pod)
-		}
-		if !match {
+	for _, req := range scopes {
+		if !matchesScope(pod, req) {
 			return false
 		}
 	}
 	return true
+}
+
+func matchesScope(pod *corev1.Pod, req corev1.ScopedResourceSelectorRequirement) bool {
+	if req.ScopeName == corev1.ResourceQuotaScopePriorityClass {
+		name := pod.Spec.PriorityClassName
+		switch req.Operator {
+		case corev1.ScopeSelectorOpIn:
+			return slices.Contains(req.Values, name)
+		case corev1.ScopeSelectorOpNotIn:
+			return !slices.Contains(req.Values, name)
+		case corev1.ScopeSelectorOpExists:
+			return name != ""
+		case corev1.ScopeSelectorOpDoesNotExist:
+			return name == ""
+		}
+		return false
+	}
+	terminating := pod.Spec.ActiveDeadlineSeconds != nil && *pod.Spec.ActiveDeadlineSeconds >= 0
+	var has bool
+	switch req.ScopeName {
+	case corev1.ResourceQuotaScopeTerminating:
+		has = terminating
+	case corev1.ResourceQuotaScopeNotTerminating:
+		has = !terminating
+	case corev1.ResourceQuotaScopeBestEffort:
+		has = BestEffort(pod)
+	case corev1.ResourceQuotaScopeNotBestEffort:
+		has = !BestEffort(pod)
+	case corev1.ResourceQuotaScopeCrossNamespacePodAffinity:
+		has = crossNamespaceAffinity(pod)
+	default:
+		return false
+	}
+	switch req.Operator {
+	case corev1.ScopeSelectorOpExists:
+		return has
+	case corev1.ScopeSelectorOpDoesNotExist:
+		return !has
+	}
+	return false
+}
+
+// crossNamespaceAffinity reports whether a pod's affinity or
+// anti-affinity terms reach beyond its namespace.
+func crossNamespaceAffinity(pod *corev1.Pod) bool {
+	a := pod.Spec.Affinity
+	if a == nil {
+		return false
+	}
+	var terms []corev1.PodAffinityTerm
+	if a.PodAffinity != nil {
+		terms = append(terms, a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+		for _, w := range a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			terms = append(terms, w.PodAffinityTerm)
+		}
+	}
+	if a.PodAntiAffinity != nil {
+		terms = append(terms, a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+		for _, w := range a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+			terms = append(terms, w.PodAffinityTerm)
+		}
+	}
+	for _, t := range terms {
+		if len(t.Namespaces) > 0 || t.NamespaceSelector != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Mask returns the entries of l named in names.
