@@ -78,8 +78,12 @@ func TestVolumesOnDocker(t *testing.T) {
 				},
 				{
 					Name: "reader", Image: images.Busybox, ImagePullPolicy: corev1.PullNever,
-					Command:      []string{"sleep", "3600"},
-					VolumeMounts: append(mounts, corev1.VolumeMount{Name: "mem", MountPath: "/mem"}),
+					Command: []string{"sleep", "3600"},
+					VolumeMounts: append(mounts,
+						corev1.VolumeMount{Name: "mem", MountPath: "/mem"},
+						corev1.VolumeMount{Name: "config", MountPath: "/greeting.txt", SubPath: "greeting"},
+						corev1.VolumeMount{Name: "shared", MountPath: "/deep", SubPath: "made/on/demand"},
+					),
 				},
 			},
 		},
@@ -127,6 +131,10 @@ func TestVolumesOnDocker(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "tmpfs", "a memory-backed emptyDir is a tmpfs")
 
+	out, err = inReader("cat /greeting.txt; echo; touch /deep/x && ls /shared/made/on/demand")
+	require.NoError(t, err)
+	require.Equal(t, "hello\nx\n", out, "subPaths of a file and of a directory made on demand")
+
 	cm, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "web-config", metav1.GetOptions{})
 	require.NoError(t, err)
 	cm.Data["greeting"] = "bonjour"
@@ -136,6 +144,9 @@ func TestVolumesOnDocker(t *testing.T) {
 		out, err := inReader("cat /etc/web/greeting")
 		return out == "bonjour", fmt.Errorf("%q: %v", out, err)
 	})
+	out, err = inReader("cat /greeting.txt")
+	require.NoError(t, err)
+	require.Equal(t, "hello", out, "as in Kubernetes, a subPath mount keeps the content it started with")
 
 	require.NoError(t, pods.Delete(ctx, "web", metav1.DeleteOptions{}))
 	podDir := filepath.Join(root, "pods", uid)
