@@ -328,6 +328,16 @@ func TestVolumesOnFakeRuntime(t *testing.T) {
 		require.ErrorIs(t, err, fs.ErrNotExist, "a removed key disappears")
 	})
 
+	t.Run("a label change reaches the downwardAPI volume", func(t *testing.T) {
+		p := e.pod("vols")
+		p.Labels["tier"] = "front"
+		_, err := e.cs.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		e.eventually("the labels file", func() bool {
+			return readFile(filepath.Join(m["/info"].HostPath, "labels")) == "app=\"web\"\ntier=\"front\""
+		})
+	})
+
 	t.Run("the token is rewritten after 80% of its lifetime", func(t *testing.T) {
 		tokenFile := filepath.Join(m["/var/run/secrets/tokens"].HostPath, "token")
 		first := readFile(tokenFile)
