@@ -44,11 +44,16 @@ func (a requireCredentials) AuthenticateRequest(r *http.Request) (*apiserver.Use
 // API's tokens), the static token file when configured, and no anonymous
 // access.
 func (m *Master) authenticate(opts *apiserver.Options, p *pki.ClusterPKI) error {
-	issuer, tokens, err := serviceAccountTokens(opts.Store, p.ServiceAccountKey)
+	issuer, tokens, err := serviceAccountTokens(opts.Store, p.ServiceAccountKey, m.cfg.ServiceAccountIssuer, m.cfg.APIAudiences)
 	if err != nil {
 		return err
 	}
 	opts.TokenIssuer = issuer
+	opts.APIAudiences = m.cfg.APIAudiences
+	if len(opts.APIAudiences) == 0 {
+		opts.APIAudiences = []string{issuer.Issuer()}
+	}
+	opts.MaxTokenExpiration = m.cfg.ServiceAccountMaxTokenExpiration
 	authenticators := []apiserver.Authenticator{p.Authenticator(), tokens}
 	if m.cfg.TokenAuthFile != "" {
 		tokens, err := authn.LoadTokenFile(m.cfg.TokenAuthFile)
@@ -63,14 +68,16 @@ func (m *Master) authenticate(opts *apiserver.Options, p *pki.ClusterPKI) error 
 }
 
 // serviceAccountTokens returns the signer of service account tokens and
-// their authenticator (legacy secret tokens included), both on key.
-func serviceAccountTokens(st store.Store, key crypto.Signer) (*serviceaccount.Issuer, *serviceaccount.Authenticator, error) {
-	issuer, err := serviceaccount.NewIssuer(serviceaccount.IssuerOptions{Key: key})
+// their authenticator (legacy secret tokens included), both on key; iss
+// and audiences may be empty (the defaults).
+func serviceAccountTokens(st store.Store, key crypto.Signer, iss string, audiences []string) (*serviceaccount.Issuer, *serviceaccount.Authenticator, error) {
+	issuer, err := serviceaccount.NewIssuer(serviceaccount.IssuerOptions{Key: key, Issuer: iss})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)
 	}
 	tokens, err := serviceaccount.NewAuthenticator(serviceaccount.AuthenticatorOptions{
-		Keys: []crypto.PublicKey{key.Public()}, Legacy: true, Lookup: serviceaccount.StoreLookup(st),
+		Keys: []crypto.PublicKey{key.Public()}, Issuers: []string{issuer.Issuer()}, Audiences: audiences,
+		Legacy: true, Lookup: serviceaccount.StoreLookup(st),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster: %w", err)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/alwayspullimages"
 	"github.com/gantryhq/gantry/apiserver/admission/limitranger"
 	"github.com/gantryhq/gantry/apiserver/admission/priority"
 	"github.com/gantryhq/gantry/apiserver/admission/resourcequota"
@@ -34,8 +36,9 @@ type authorization struct {
 // newAuthorization builds a master's authorization and admission over st;
 // serviceAccounts adds the ServiceAccount admission plugin (pods get their
 // account and token volume), which needs each namespace's default account
-// (the service account controller's).
-func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool) (*authorization, error) {
+// (the service account controller's); optional names optional admission
+// plugins to turn on (AdmissionPlugins).
+func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool, optional ...string) (*authorization, error) {
 	cache, err := rbac.NewStoreCache(rbac.StoreCacheOptions{Store: st, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -72,7 +75,11 @@ func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	admission := []any{limits}
+	var admission []any
+	if slices.Contains(optional, AlwaysPullImages) {
+		admission = append(admission, alwayspullimages.New())
+	}
+	admission = append(admission, limits)
 	if serviceAccounts {
 		admission = append(admission, serviceaccount.NewAdmission(serviceaccount.StoreLookup(st)))
 	}
@@ -111,4 +118,15 @@ func (a *authorization) bootstrap(ctx context.Context, cs kubernetes.Interface) 
 		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
+}
+
+// AlwaysPullImages is the optional admission plugin that sets every
+// container's imagePullPolicy to Always, so that a pod may use an image
+// only with the credentials to pull it (for clusters shared by tenants).
+const AlwaysPullImages = "AlwaysPullImages"
+
+// AdmissionPlugins lists the admission plugins MasterConfig's
+// EnableAdmissionPlugins may name: the optional one, and those always on.
+func AdmissionPlugins() []string {
+	return []string{AlwaysPullImages, "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority", "ResourceQuota"}
 }

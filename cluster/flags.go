@@ -25,6 +25,14 @@ func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
 		"more DNS names or IP addresses for the API server's certificate (comma-separated or repeated)")
 	fs.StringVar(&c.TokenAuthFile, "token-auth-file", c.TokenAuthFile,
 		"file of static bearer tokens (token,user,uid,\"group1,group2\" per line) accepted besides client certificates")
+	fs.StringVar(&c.ServiceAccountIssuer, "service-account-issuer", c.ServiceAccountIssuer,
+		"issuer (iss) of the service account tokens the API server signs; empty means https://kubernetes.default.svc.cluster.local")
+	fs.StringSliceVar(&c.APIAudiences, "api-audiences", c.APIAudiences,
+		"audiences the API server accepts tokens for, and the default audience of requested tokens (comma-separated); empty means the issuer")
+	fs.DurationVar(&c.ServiceAccountMaxTokenExpiration, "service-account-max-token-expiration", c.ServiceAccountMaxTokenExpiration,
+		"longest lifetime of a requested service account token (longer requests are shortened); 0 means no limit")
+	fs.StringSliceVar(&c.EnableAdmissionPlugins, "enable-admission-plugins", c.EnableAdmissionPlugins,
+		"admission plugins to turn on besides the default ones (comma-separated): AlwaysPullImages")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers,
 		"client URLs of an external etcd cluster (comma-separated); empty runs an embedded etcd with its data in <data-dir>/etcd")
 	fs.StringVar(&c.EtcdCAFile, "etcd-cafile", c.EtcdCAFile, "CA certificate file to verify the etcd servers with")

@@ -111,6 +111,25 @@ type MasterConfig struct {
 	// tokens authenticate besides client certificates. Optional.
 	TokenAuthFile string
 
+	// ServiceAccountIssuer is the "iss" of the service account tokens the
+	// API server signs (--service-account-issuer); empty means
+	// https://kubernetes.default.svc.cluster.local.
+	ServiceAccountIssuer string
+	// APIAudiences are the audiences the API server accepts tokens for
+	// and gives tokens that name none (--api-audiences); empty means the
+	// issuer.
+	APIAudiences []string
+	// ServiceAccountMaxTokenExpiration caps the lifetime of requested
+	// service account tokens (--service-account-max-token-expiration); 0
+	// means no cap.
+	ServiceAccountMaxTokenExpiration time.Duration
+
+	// EnableAdmissionPlugins turns on optional admission plugins
+	// (--enable-admission-plugins): AlwaysPullImages. The others
+	// (NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction,
+	// Priority, ResourceQuota) are always on; naming them is allowed.
+	EnableAdmissionPlugins []string
+
 	// NodeNames get a client certificate each (system:node:<name>), for
 	// node agents started with the master's PKI (NodeKubeconfig), and a
 	// serving certificate for their node agent's API (NodeServingCert).
@@ -165,6 +184,19 @@ func (c *MasterConfig) setDefaults() error {
 	}
 	if (c.EtcdCertFile == "") != (c.EtcdKeyFile == "") {
 		return errors.New("cluster: etcd client certificate and key go together")
+	}
+	if c.ServiceAccountMaxTokenExpiration < 0 {
+		return fmt.Errorf("cluster: negative service account token expiration %v", c.ServiceAccountMaxTokenExpiration)
+	}
+	for _, a := range c.APIAudiences {
+		if a == "" {
+			return errors.New("cluster: empty API audience")
+		}
+	}
+	for _, name := range c.EnableAdmissionPlugins {
+		if !slices.Contains(AdmissionPlugins(), name) {
+			return fmt.Errorf("cluster: unknown admission plugin %q (known: %s)", name, strings.Join(AdmissionPlugins(), ", "))
+		}
 	}
 	if c.ServiceClusterIPRange.IsValid() && c.ServiceClusterIPRange.Addr().BitLen()-c.ServiceClusterIPRange.Bits() < 2 {
 		return fmt.Errorf("cluster: service cluster IP range %s is too small", c.ServiceClusterIPRange)
@@ -481,7 +513,7 @@ func (m *Master) Run(ctx context.Context) error {
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
-	authz, err := newAuthorization(st, log, true)
+	authz, err := newAuthorization(st, log, true, m.cfg.EnableAdmissionPlugins...)
 	if err != nil {
 		return err
 	}

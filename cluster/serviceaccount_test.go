@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -221,4 +223,62 @@ func TestKubectlServiceAccounts(t *testing.T) {
 	require.Contains(t, out, "You must be logged in to the server (invalid bearer token: service account: has been deleted)")
 	require.NotContains(t, out, token)
 	require.NotContains(t, out, "/registry/", "the error shows the store's keys")
+}
+
+// TestMasterTokenOptions: --service-account-issuer, --api-audiences,
+// --service-account-max-token-expiration and --enable-admission-plugins.
+func TestMasterTokenOptions(t *testing.T) {
+	dir := t.TempDir()
+	_, err := cluster.NewMaster(cluster.MasterConfig{DataDir: dir, EnableAdmissionPlugins: []string{"AlwaysPullImagez"}})
+	require.ErrorContains(t, err, `unknown admission plugin "AlwaysPullImagez"`)
+
+	m, _ := runMaster(t, cluster.MasterConfig{
+		DataDir: dir, ServiceAccountIssuer: "https://gantry.example", APIAudiences: []string{"gantry-api"},
+		ServiceAccountMaxTokenExpiration: time.Hour, EnableAdmissionPlugins: []string{cluster.AlwaysPullImages},
+	})
+	admin := adminClient(t, m)
+	ctx := context.Background()
+	_, err = admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	long := int64(48 * 3600)
+	tr, err := admin.CoreV1().ServiceAccounts("default").CreateToken(ctx, "ci", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &long},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"gantry-api"}, tr.Spec.Audiences)
+	require.Equal(t, int64(3600), *tr.Spec.ExpirationSeconds, "the lifetime was not capped")
+	require.WithinDuration(t, time.Now().Add(time.Hour), tr.Status.ExpirationTimestamp.Time, time.Minute)
+	claims := decodeClaims(t, tr.Status.Token)
+	require.Equal(t, "https://gantry.example", claims["iss"])
+
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: m.URL(), BearerToken: tr.Status.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: m.PKI().CA.CertPEM()}})
+	require.NoError(t, err)
+	review, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "system:serviceaccount:default:ci", review.Status.UserInfo.Username)
+
+	// AlwaysPullImages: every container pulls.
+	require.Eventually(t, func() bool {
+		_, err := admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	}, time.Minute, 20*time.Millisecond, "no default service account")
+	pod, err := admin.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "gantry.local/busybox", ImagePullPolicy: corev1.PullNever}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, corev1.PullAlways, pod.Spec.Containers[0].ImagePullPolicy)
+}
+
+// decodeClaims returns a JWT's claims, unverified.
+func decodeClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	require.Len(t, parts, 3)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(raw, &claims))
+	return claims
 }

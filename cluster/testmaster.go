@@ -109,7 +109,7 @@ func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMast
 			st.Close()
 			tb.Fatalf("cluster: test master: %v", err)
 		}
-		issuer, tokens, err := serviceAccountTokens(st, saKey)
+		issuer, tokens, err := serviceAccountTokens(st, saKey, "", nil)
 		if err != nil {
 			st.Close()
 			tb.Fatalf("cluster: test master: %v", err)
