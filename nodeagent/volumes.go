@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,21 +253,17 @@ func (m *volumeManager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *cor
 	return "", fmt.Errorf("volume type %s is not supported by this node agent", volumeKind(src))
 }
 
-// volumeKind names the kind of a volume source for messages.
+// volumeKind names the kind of a volume source for messages, by its JSON
+// field name (persistentVolumeClaim, nfs, csi, ...).
 func volumeKind(src *corev1.VolumeSource) string {
-	switch {
-	case src.PersistentVolumeClaim != nil:
-		return "persistentVolumeClaim"
-	case src.Ephemeral != nil:
-		return "ephemeral"
-	case src.NFS != nil:
-		return "nfs"
-	case src.CSI != nil:
-		return "csi"
-	case src.Image != nil:
-		return "image"
+	v := reflect.ValueOf(src).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+			return name
+		}
 	}
-	return "of this kind"
+	return "(none)"
 }
 
 // emptyDir makes an emptyDir volume: a directory every user of the pod

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -475,4 +477,19 @@ func TestTearDownLeavesOtherAgentsPods(t *testing.T) {
 	require.False(t, exists("others"))
 	require.NoError(t, mine.tearDown("live"))
 	require.False(t, exists("live"))
+}
+
+func TestUnsupportedVolumeKind(t *testing.T) {
+	m := newVolumeManager(t.TempDir(), fake.NewClientset(), clocktesting.NewFakeClock(t0), slog.Default(), nil, time.Second)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u"},
+		Spec: corev1.PodSpec{Volumes: []corev1.Volume{
+			{Name: "claim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}},
+			{Name: "ok", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		}},
+	}
+	paths, err := m.setUp(context.Background(), pod)
+	require.ErrorContains(t, err, `MountVolume.SetUp failed for volume "claim": volume type persistentVolumeClaim is not supported by this node agent`)
+	require.Equal(t, []string{"ok"}, slices.Collect(maps.Keys(paths)), "the other volumes are set up")
+	require.NoError(t, m.tearDown("u"))
 }
