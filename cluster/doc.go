@@ -12,13 +12,18 @@
 //   - the store: an embedded etcd member with its data in <DataDir>/etcd,
 //     or the external etcd cluster of MasterConfig.EtcdServers;
 //   - the API server on HTTPS, authenticating clients by their
-//     certificate ([pki.CertAuthenticator]) or a bearer token of
+//     certificate ([pki.CertAuthenticator]), a service account token
+//     (signed with the PKI's service-account key; package
+//     apiserver/serviceaccount) or a bearer token of
 //     MasterConfig.TokenAuthFile; requests to the API without credentials
-//     are refused with 401;
+//     are refused with 401; users may impersonate others as RBAC lets
+//     them;
 //   - authorization: system:masters may do anything, then the node
 //     authorizer, then RBAC (packages apiserver/noderestriction and
-//     apiserver/rbac); admission with NodeRestriction and RBAC's
-//     escalation check; the RBAC bootstrap policy is applied (reconciled)
+//     apiserver/rbac); admission with LimitRanger, ServiceAccount,
+//     NodeRestriction, Priority, RBAC's escalation check and ResourceQuota
+//     (and AlwaysPullImages when MasterConfig.EnableAdmissionPlugins names
+//     it); the RBAC bootstrap policy is applied (reconciled)
 //     before the master is ready, so that the scheduler
 //     (system:kube-scheduler), the controller manager
 //     (system:kube-controller-manager), node agents (system:node:<name> in
@@ -26,8 +31,14 @@
 //     their roles; other users have none until roles are bound to them;
 //   - <DataDir>/kubeconfig, the administrator's kubeconfig (user "admin"
 //     in group system:masters), and for each of MasterConfig.NodeNames
-//     <DataDir>/nodes/<name>.kubeconfig (and kube-proxy.kubeconfig),
-//     written once the server is ready.
+//     <DataDir>/nodes/<name>.kubeconfig (and kube-proxy.kubeconfig) and
+//     its node agent's serving certificate <DataDir>/nodes/<name>.crt and
+//     .key, with the cluster CA in <DataDir>/nodes/ca.crt, written once
+//     the server is ready;
+//   - the API server reaches node agents (logs, exec) over HTTPS as
+//     kube-apiserver-kubelet-client (system:kubelet-api-admin) and checks
+//     their serving certificates against the cluster CA for the node's
+//     name.
 //
 // Run blocks until its context is done, then stops the API server (open
 // requests get a few seconds), closes the store and stops etcd last.
@@ -49,7 +60,11 @@
 //     vxlan or host-gw routes to the other nodes), when NodeConfig.Overlay
 //     is set; pods then join its bridge with addresses from the subnet;
 //   - the node agent on Docker (the local images are built first) or on
-//     the fake runtime;
+//     the fake runtime; its API is HTTPS (NodeConfig.TLSCertFile, else a
+//     self-signed certificate), takes client certificates of
+//     NodeConfig.ClientCAFile and bearer tokens (checked with a
+//     TokenReview), and lets a user in when a SubjectAccessReview allows
+//     nodes/proxy (401 without credentials, 403 without the role);
 //   - the service proxy, when NodeConfig.ProxyMode is iptables or
 //     nftables ([CleanupProxy] and [CleanupOverlay] remove what they leave
 //     on the host).
