@@ -5,6 +5,7 @@
 //
 //   - limitranger: LimitRanges default and bound the resources of pods.
 //   - resourcequota: ResourceQuotas cap what a namespace's objects use.
+//   - priority: pods get the priority of their PriorityClass.
 //   - alwayspullimages: every container pulls its image (multi-tenant
 //     clusters, where cached private images must not be reused without
 //     credentials).
