@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -127,6 +130,15 @@ func TestWalkthrough(t *testing.T) {
 	out := k.Run(t, "exec", "client", "--", "wget", "-qO-", "http://"+clusterIP+"/")
 	require.Contains(t, out, "hostname: web-")
 
+	// The pod has its service account's credentials: a token (from the
+	// TokenRequest API, bound to the pod), the cluster CA and its
+	// namespace; the token authenticates as the account.
+	const creds = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	require.Equal(t, "default", k.Run(t, "exec", "client", "--", "cat", creds+"namespace"))
+	require.Contains(t, k.Run(t, "exec", "client", "--", "cat", creds+"ca.crt"), "BEGIN CERTIFICATE")
+	token := k.Run(t, "exec", "client", "--", "cat", creds+"token")
+	require.Equal(t, "system:serviceaccount:default:default", whoami(t, dataDir+"/kubeconfig", token))
+
 	k.Run(t, "scale", "deployment", "web", "--replicas=3")
 	k.Run(t, "rollout", "status", "deployment/web", "--timeout=3m")
 	wait("three endpoints", func() (bool, string) {
@@ -232,4 +244,20 @@ func agentGet(t *testing.T, kubeconfig, nodeName, url string, withCert bool) (in
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+// whoami returns the user a bearer token authenticates as, asking the API
+// server of kubeconfig (SelfSubjectReview) without the kubeconfig's own
+// credentials.
+func whoami(t *testing.T, kubeconfig, token string) string {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	cfg.TLSClientConfig = rest.TLSClientConfig{CAFile: cfg.CAFile, CAData: cfg.CAData}
+	cfg.BearerToken = token
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return r.Status.UserInfo.Username
 }
