@@ -71,6 +71,7 @@ func TestHA(t *testing.T) {
 
 	// The node talks to B, which stays up.
 	node := proctest.Start(t, nodeBin, "--kubeconfig", filepath.Join(dirB, "nodes", "ha-node.kubeconfig"),
+		"--tls-cert-file", filepath.Join(dirB, "nodes", "ha-node.crt"), "--tls-private-key-file", filepath.Join(dirB, "nodes", "ha-node.key"),
 		"--node-name", "ha-node", "--node-ip", "127.0.0.1", "--runtime", "fake", "--overlay", "none",
 		"--proxy-mode", "none", "--node-agent-port", "0", "--proxy-health-port", "0", "--data-dir", filepath.Join(dir, "node"))
 	t.Cleanup(func() {
