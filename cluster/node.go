@@ -48,6 +48,9 @@ type NodeConfig struct {
 	// ServeAddress is where the node agent's API listens; empty means
 	// 0.0.0.0:10250.
 	ServeAddress string
+	// RootDir is where the node agent keeps pods' volumes (the kubelet's
+	// --root-dir); empty means nodeagent.DefaultRootDir(Name).
+	RootDir string
 	// TLSCertFile and TLSKeyFile are the node agent API's serving
 	// certificate and key (the kubelet's --tls-cert-file and
 	// --tls-private-key-file; a master writes them for each of its
@@ -199,7 +202,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	agent, err := nodeagent.New(nodeagent.Options{
 		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
-		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger,
+		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger, RootDir: n.cfg.RootDir,
 		TLSConfig: tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
 		SyncInterval: 2 * time.Second, Network: network,
 	})

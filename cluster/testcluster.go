@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -57,6 +58,9 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
 	}
+	// Made before the cleanup that stops the nodes is registered, so that
+	// it is removed after they stopped.
+	rootDir := tb.TempDir()
 	m := StartTestMasterWithOptions(tb, TestMasterOptions{RBAC: opts.RBAC, ServiceAccounts: opts.ServiceAccounts})
 	ctx, cancel := context.WithCancel(context.Background())
 	var stopped []<-chan error
@@ -110,6 +114,7 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 		n, err := NewNode(NodeConfig{
 			Name: name, RESTConfig: m.ConfigFor("system:node:"+name, "system:nodes"), Runtime: RuntimeFake,
 			NodeIP: netip.AddrFrom4([4]byte{127, 0, 0, 1}), ServeAddress: "127.0.0.1:0", Logger: log,
+			RootDir: filepath.Join(rootDir, name),
 		})
 		if err != nil {
 			fail("%v", err)

@@ -2,7 +2,8 @@
 //
 // It runs the master - the API server over an embedded etcd (or an external
 // one, --etcd-servers), with TLS and client-certificate authentication,
-// state and PKI in --data-dir - and one node: a node agent with its own
+// state and PKI in --data-dir - and one node: a node agent (pods' volumes
+// in --data-dir/nodeagent) with its own
 // client certificate, running pods on Docker (--runtime docker, the default;
 // the local images gantry.local/busybox, pause and echo are built on start)
 // or on an in-memory runtime that runs nothing (--runtime fake), and the
@@ -65,8 +66,8 @@ func newCommand() *cobra.Command {
 		Long: `allinone runs a gantry cluster in one process: the API server with an
 embedded etcd, TLS and client-certificate authentication, and one node whose
 agent runs pods on Docker (or, with --runtime fake, on an in-memory runtime
-that runs nothing). State, certificates and the administrator's kubeconfig
-live in --data-dir and survive restarts.`,
+that runs nothing). State, certificates, the administrator's kubeconfig
+and the pods' volumes live in --data-dir and survive restarts.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -200,6 +201,8 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 			// The agent's API: the master's certificate for the node, and
 			// client certificates of the cluster CA (the API server's).
 			ClientCAFile: m.NodeClientCAFile(),
+			// Pods' volumes live with the rest of the cluster's state.
+			RootDir: filepath.Join(m.Config().DataDir, "nodeagent"),
 		}
 		ncfg.TLSCertFile, ncfg.TLSKeyFile = m.NodeServingCert(nd.name)
 		if ov != nil {
