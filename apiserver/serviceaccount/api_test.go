@@ -3,7 +3,9 @@ package serviceaccount_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/apiserver/apiservertest"
 	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 )
@@ -237,4 +240,30 @@ func TestAdmissionGivesPodsTheirAccount(t *testing.T) {
 	require.ErrorContains(t, err, `error looking up service account team/ghost: serviceaccount "ghost" not found`)
 	_, err = admin.CoreV1().Pods("team").Get(ctx, "ghost", metav1.GetOptions{})
 	require.True(t, apierrors.IsNotFound(err), "a refused pod was stored: %v", err)
+}
+
+// TestExpiredTokenIsRefused: a token past its expiry gets 401.
+func TestExpiredTokenIsRefused(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := apiservertest.Start(t, apiserver.Options{Now: clock}, apiservertest.WithRBAC(), apiservertest.WithServiceAccounts())
+	ctx := context.Background()
+	_, err := s.Client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	tr, err := s.Client.CoreV1().ServiceAccounts("default").CreateToken(ctx, "ci", &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.True(t, now.Add(10*time.Minute).Equal(tr.Status.ExpirationTimestamp.Time), "expiry %v", tr.Status.ExpirationTimestamp)
+	cs := clientWithToken(t, s, tr.Status.Token)
+	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	mu.Lock()
+	now = now.Add(10*time.Minute + time.Second)
+	mu.Unlock()
+	_, err = cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	require.True(t, apierrors.IsUnauthorized(err), "%v", err)
+	require.ErrorContains(t, err, "token is expired")
 }
