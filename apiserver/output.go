@@ -168,10 +168,14 @@ func joinOr(items []string, empty string) string {
 }
 
 // ageIndex is where the Age column goes: after Name and the columns that
-// kubectl get always prints, before the -o wide ones (Priority > 0).
+// kubectl get always prints, before the -o wide ones (Priority > 0); right
+// after Name for the resources that kubectl prints so (ageFirst).
 func ageIndex(res *Resource) int {
 	if res.noAge {
 		return -1
+	}
+	if res.ageFirst {
+		return 1
 	}
 	i := 1
 	for _, c := range res.Columns {

@@ -61,6 +61,7 @@ func policyResources() []Resource {
 				req, lim := quotaCells(obj.(*corev1.ResourceQuota))
 				return []any{req, lim}
 			},
+			ageFirst: true,
 		},
 	}
 }

@@ -56,7 +56,7 @@ func TestKubectlPolicy(t *testing.T) {
 
 			k.run("create", "quota", "q1", "--hard=pods=2,requests.cpu=1,limits.cpu=2,count/deployments.apps=3")
 			out = k.run("get", "quota")
-			require.Regexp(t, `NAME\s+REQUEST\s+LIMIT\s+AGE`, out)
+			require.Regexp(t, `NAME\s+AGE\s+REQUEST\s+LIMIT`, out)
 			require.Contains(t, out, "count/deployments.apps: 0/3, pods: 0/2, requests.cpu: 0/1")
 			require.Contains(t, out, "limits.cpu: 0/2")
 

@@ -86,6 +86,7 @@ type Resource struct {
 	readOnly   bool // only get and list
 	createOnly bool // only create (access reviews)
 	noAge      bool // no Age column
+	ageFirst   bool // the Age column right after Name (resourcequotas)
 	// beforeWrite runs after validation, before a create (old nil) or
 	// update is stored; the allocation is rolled back if the write fails
 	// and committed if it succeeds.
