@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -58,36 +57,15 @@ func NewRootCA(opts RootCAOptions) (*controller.Controller, error) {
 		return nil, errors.New("serviceaccount: RootCAOptions.Client, Namespaces, ConfigMaps and RootCA are required")
 	}
 	r := &RootCA{client: opts.Client, ns: opts.Namespaces.Lister(), cm: opts.ConfigMaps.Lister(), rootCA: string(opts.RootCA)}
-	c, err := controller.New(controller.Options{Name: RootCAName, Reconciler: r, Workers: 1, Metrics: opts.Metrics})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Watch(opts.Namespaces.Informer(), controller.ForObject()); err != nil {
-		return nil, err
-	}
-	if err := c.Watch(opts.ConfigMaps.Informer(), controller.MapFunc(func(obj any) []controller.Request {
-		cm, ok := obj.(*corev1.ConfigMap)
-		if !ok || cm.Name != RootCAConfigMap {
-			return nil
-		}
-		return []controller.Request{{NamespacedName: types.NamespacedName{Name: cm.Namespace}}}
-	})); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return perNamespace(controller.Options{Name: RootCAName, Reconciler: r, Workers: 1, Metrics: opts.Metrics},
+		opts.Namespaces.Informer(), opts.ConfigMaps.Informer(), RootCAConfigMap)
 }
 
 // Reconcile publishes the CA bundle in namespace req.Name.
 func (r *RootCA) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
-	ns, err := r.ns.Get(req.Name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
+	ns, err := activeNamespace(r.ns, req.Name)
+	if err != nil || ns == nil {
 		return controller.Result{}, err
-	}
-	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
-		return controller.Result{}, nil
 	}
 	cms := r.client.CoreV1().ConfigMaps(ns.Name)
 	cm, err := r.cm.ConfigMaps(ns.Name).Get(RootCAConfigMap)

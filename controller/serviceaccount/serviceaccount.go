@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -46,36 +45,15 @@ func New(opts Options) (*controller.Controller, error) {
 		return nil, errors.New("serviceaccount: Options.Client, Namespaces and ServiceAccounts are required")
 	}
 	r := &Reconciler{client: opts.Client, ns: opts.Namespaces.Lister(), sa: opts.ServiceAccounts.Lister()}
-	c, err := controller.New(controller.Options{Name: Name, Reconciler: r, Workers: 2, Metrics: opts.Metrics})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Watch(opts.Namespaces.Informer(), controller.ForObject()); err != nil {
-		return nil, err
-	}
-	if err := c.Watch(opts.ServiceAccounts.Informer(), controller.MapFunc(func(obj any) []controller.Request {
-		sa, ok := obj.(*corev1.ServiceAccount)
-		if !ok || sa.Name != DefaultName {
-			return nil
-		}
-		return []controller.Request{{NamespacedName: types.NamespacedName{Name: sa.Namespace}}}
-	})); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return perNamespace(controller.Options{Name: Name, Reconciler: r, Workers: 2, Metrics: opts.Metrics},
+		opts.Namespaces.Informer(), opts.ServiceAccounts.Informer(), DefaultName)
 }
 
 // Reconcile creates the default ServiceAccount of namespace req.Name.
 func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (controller.Result, error) {
-	ns, err := r.ns.Get(req.Name)
-	if apierrors.IsNotFound(err) {
-		return controller.Result{}, nil
-	}
-	if err != nil {
+	ns, err := activeNamespace(r.ns, req.Name)
+	if err != nil || ns == nil {
 		return controller.Result{}, err
-	}
-	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
-		return controller.Result{}, nil
 	}
 	if _, err := r.sa.ServiceAccounts(ns.Name).Get(DefaultName); err == nil {
 		return controller.Result{}, nil
