@@ -108,12 +108,16 @@ func TLSNodeConnection(tlsConfig *tls.Config) NodeConnection {
 }
 
 // nodeAgentError is the error of a node agent's answer with status code
-// code and body msg: the agent's own Status when it sent one (a refusal by
-// the agent is reported with its code and message), else a generic one.
-func nodeAgentError(code int, body []byte, verb string, res *Resource, name string) error {
+// code and body: the agent's own Status when it sent one (its refusals,
+// 401 and 403, keep their code and reason, and the message says they come
+// from the node's agent, not from this server), else a generic one.
+func nodeAgentError(code int, body []byte, verb string, res *Resource, name, node string) error {
 	st := &metav1.Status{}
 	if json.Unmarshal(body, st) == nil && st.Kind == "Status" && st.Message != "" {
-		return apierrors.NewGenericServerResponse(code, verb, res.GroupResource(), name, "node agent: "+st.Message, 0, false)
+		return &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: int32(code), Reason: st.Reason,
+			Message: fmt.Sprintf("the node agent of %s refused the API server: %s", node, st.Message),
+		}}
 	}
 	return apierrors.NewGenericServerResponse(code, verb, res.GroupResource(), name, string(body), 0, false)
 }
@@ -154,7 +158,7 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request, res *Resource
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nodeAgentError(resp.StatusCode, msg, "get", res, pod.Name)
+		return nodeAgentError(resp.StatusCode, msg, "get", res, pod.Name, pod.Spec.NodeName)
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)

@@ -3,17 +3,23 @@ package apiserver_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/apiservertest"
 	"github.com/gantryhq/gantry/pki"
 )
 
@@ -108,4 +114,33 @@ func TestNodeConnections(t *testing.T) {
 			require.ErrorContains(t, err, `node "bare" reports no address`)
 		}
 	})
+}
+
+// TestLogsRefusedByTheNodeAgent: a node agent's refusal (a Status) reaches
+// the client with its code and reason, and a message saying it is the
+// agent's.
+func TestLogsRefusedByTheNodeAgent(t *testing.T) {
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		st := apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "n1", errors.New(`User "x" cannot get resource "nodes/proxy"`)).Status()
+		st.Kind, st.APIVersion = "Status", "v1"
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		json.NewEncoder(w).Encode(&st)
+	}))
+	defer agent.Close()
+	s := apiservertest.Start(t, apiserver.Options{NodeConnection: func(context.Context, *corev1.Node) (*url.URL, http.RoundTripper, error) {
+		u, err := url.Parse(agent.URL)
+		return u, http.DefaultTransport, err
+	}})
+	ctx := context.Background()
+	_, err := s.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = s.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = s.Client.CoreV1().Pods("default").GetLogs("p", &corev1.PodLogOptions{}).Stream(ctx) // as kubectl logs
+	require.True(t, apierrors.IsForbidden(err), "%v", err)
+	require.ErrorContains(t, err, `the node agent of n1 refused the API server: nodes "n1" is forbidden: User "x" cannot get resource "nodes/proxy"`)
 }
