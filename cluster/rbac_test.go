@@ -269,34 +269,10 @@ func TestNodeRestriction(t *testing.T) {
 // Forbidden, and kubectl auth can-i answers for it.
 func TestKubectlRBAC(t *testing.T) {
 	t.Parallel()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not on PATH")
-	}
+	k := newKubectl(t)
 	m := cluster.StartTestMasterWithOptions(t, cluster.TestMasterOptions{RBAC: true})
-	dir := t.TempDir()
-	kubeconfig := func(user string, groups ...string) string {
-		c, err := m.CA.Issue(pki.CertRequest{CommonName: user, Organization: groups, Usage: pki.ClientAuth})
-		require.NoError(t, err)
-		path := filepath.Join(dir, user)
-		require.NoError(t, pki.WriteKubeconfig(path, pki.Kubeconfig{Server: m.URL, CA: m.CA.CertPEM(), ClientCert: c.CertPEM, ClientKey: c.KeyPEM, User: user}))
-		return path
-	}
-	admin, jane := kubeconfig("admin", pki.MastersGroup), kubeconfig("jane")
-	run := func(cfg string, args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", cfg, "--request-timeout=20s"}, args...)...)
-		cmd.Env = append(cmd.Environ(), "HOME="+dir)
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-	must := func(cfg string, args ...string) string {
-		t.Helper()
-		out, err := run(cfg, args...)
-		require.NoError(t, err, "kubectl %v: %s", args, out)
-		return out
-	}
+	admin, jane := k.kubeconfigFor(m, "admin", pki.MastersGroup), k.kubeconfigFor(m, "jane")
+	run, must := k.run, k.must
 
 	out, err := run(jane, "get", "pods")
 	require.Error(t, err)
@@ -324,6 +300,50 @@ func TestKubectlRBAC(t *testing.T) {
 	out = must(jane, "auth", "can-i", "--list", "-n", "default")
 	require.Contains(t, out, "selfsubjectaccessreviews.authorization.k8s.io")
 	require.Contains(t, out, "pods")
+}
+
+// kubectl runs the real kubectl, with a test's temporary directory as
+// HOME (for its cache) and kubeconfig files.
+type kubectl struct {
+	t        *testing.T
+	bin, dir string
+}
+
+// newKubectl skips the test when kubectl is not on PATH.
+func newKubectl(t *testing.T) *kubectl {
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH")
+	}
+	return &kubectl{t: t, bin: bin, dir: t.TempDir()}
+}
+
+// kubeconfigFor writes a kubeconfig for m with a new client certificate of
+// user in groups and returns its path.
+func (k *kubectl) kubeconfigFor(m *cluster.TestMaster, user string, groups ...string) string {
+	c, err := m.CA.Issue(pki.CertRequest{CommonName: user, Organization: groups, Usage: pki.ClientAuth})
+	require.NoError(k.t, err)
+	path := filepath.Join(k.dir, user)
+	require.NoError(k.t, pki.WriteKubeconfig(path, pki.Kubeconfig{Server: m.URL, CA: m.CA.CertPEM(), ClientCert: c.CertPEM, ClientKey: c.KeyPEM, User: user}))
+	return path
+}
+
+// run runs kubectl with the kubeconfig cfg and returns its trimmed output.
+func (k *kubectl) run(cfg string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--kubeconfig", cfg, "--request-timeout=20s"}, args...)...)
+	cmd.Env = append(cmd.Environ(), "HOME="+k.dir)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// must is run that fails the test when kubectl fails.
+func (k *kubectl) must(cfg string, args ...string) string {
+	k.t.Helper()
+	out, err := k.run(cfg, args...)
+	require.NoError(k.t, err, "kubectl %v: %s", args, out)
+	return out
 }
 
 // mustFail runs a kubectl that is to exit non-zero (can-i answers no with

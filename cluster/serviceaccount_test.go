@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -149,38 +148,18 @@ func TestNoSecretsInLogs(t *testing.T) {
 // revocation, against a cluster with the controllers running.
 func TestKubectlServiceAccounts(t *testing.T) {
 	t.Parallel()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not on PATH")
-	}
+	k := newKubectl(t)
 	c := cluster.StartTestCluster(t, cluster.TestClusterOptions{RBAC: true, ServiceAccounts: true})
-	dir := t.TempDir()
-	cert, err := c.CA.Issue(pki.CertRequest{CommonName: "admin", Organization: []string{pki.MastersGroup}, Usage: pki.ClientAuth})
-	require.NoError(t, err)
-	admin := filepath.Join(dir, "admin")
-	require.NoError(t, pki.WriteKubeconfig(admin, pki.Kubeconfig{Server: c.URL, CA: c.CA.CertPEM(), ClientCert: cert.CertPEM, ClientKey: cert.KeyPEM, User: "admin"}))
+	admin := k.kubeconfigFor(c.TestMaster, "admin", pki.MastersGroup)
 	// A kubeconfig with no credentials: --token supplies them.
-	anon := filepath.Join(dir, "anon")
+	anon := filepath.Join(k.dir, "anon")
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: c.URL, CertificateAuthorityData: c.CA.CertPEM()}
 	kc.AuthInfos["nobody"] = &clientcmdapi.AuthInfo{}
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "nobody"}
 	kc.CurrentContext = "test"
 	require.NoError(t, clientcmd.WriteToFile(*kc, anon))
-	run := func(cfg string, args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", cfg, "--request-timeout=20s"}, args...)...)
-		cmd.Env = append(cmd.Environ(), "HOME="+dir)
-		out, err := cmd.CombinedOutput()
-		return strings.TrimSpace(string(out)), err
-	}
-	must := func(cfg string, args ...string) string {
-		t.Helper()
-		out, err := run(cfg, args...)
-		require.NoError(t, err, "kubectl %v: %s", args, out)
-		return out
-	}
+	run, must := k.run, k.must
 
 	must(admin, "create", "serviceaccount", "builder")
 	token := must(admin, "create", "token", "builder", "--duration=20m")
