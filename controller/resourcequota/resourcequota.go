@@ -230,21 +230,13 @@ func (o *Objects) List(ctx context.Context, gr schema.GroupResource, namespace s
 		if err != nil {
 			return nil, err
 		}
-		out := make([]runtime.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
+		return objectsOf(list.Items), nil
 	case corev1.Resource("services"):
 		list, err := o.client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
-		out := make([]runtime.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out, nil
+		return objectsOf(list.Items), nil
 	}
 	if o.dyn == nil {
 		return nil, fmt.Errorf("counting %s: no dynamic client", gr)
@@ -283,4 +275,16 @@ func Register(m *controller.Manager) error {
 			Metrics: m.Metrics(),
 		})
 	}})
+}
+
+// objectsOf returns pointers to a list's items as runtime.Objects.
+func objectsOf[T any, P interface {
+	*T
+	runtime.Object
+}](items []T) []runtime.Object {
+	out := make([]runtime.Object, len(items))
+	for i := range items {
+		out[i] = P(&items[i])
+	}
+	return out
 }
