@@ -10,8 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/gantryhq/gantry/scheduler"
@@ -90,19 +92,25 @@ func TestQueueOrderAndBackoff(t *testing.T) {
 }
 
 func TestQueueUnschedulableMovesOnEvent(t *testing.T) {
+	nodeAdd := func(q *scheduler.Queue) { q.OnEvent(scheduler.EventNodeAdd, nil, &corev1.Node{}) }
+	moveAll := func(q *scheduler.Queue) { q.MoveAllToActiveOrBackoff() }
 	tests := []struct {
 		name       string
 		errored    bool
+		event      func(q *scheduler.Queue)
 		eventDelay time.Duration // after failure; <0: event during the cycle
 		step       time.Duration
 		wantActive bool
 	}{
-		{"no event stays unschedulable", false, -2, 20 * time.Second, false},
-		{"event after backoff expiry -> active", false, 2 * time.Second, 0, true},
-		{"event before backoff expiry -> backoff, then flush", false, 0, time.Second, true},
-		{"event before backoff expiry, no time -> not yet", false, 0, 0, false},
-		{"event during cycle -> backoff", false, -1, time.Second, true},
-		{"error -> backoff", true, -2, time.Second, true},
+		{"no event stays unschedulable", false, nil, 0, 20 * time.Second, false},
+		{"event -> active at once, no back-off", false, nodeAdd, 0, 0, true},
+		{"event during cycle -> active when it comes back", false, nodeAdd, -1, 0, true},
+		{"move all before back-off expiry -> back-off", false, moveAll, 0, 0, false},
+		{"move all before back-off expiry -> back-off, then flush", false, moveAll, 0, time.Second, true},
+		{"move all after back-off expiry -> active", false, moveAll, 2 * time.Second, 0, true},
+		{"move all during cycle -> back-off, then flush", false, moveAll, -1, time.Second, true},
+		{"error -> back-off", true, nil, 0, 0, false},
+		{"error -> back-off, then flush", true, nil, 0, time.Second, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,18 +119,114 @@ func TestQueueUnschedulableMovesOnEvent(t *testing.T) {
 			q.Add(qpod("p", 0))
 			qp := q.TryPop()
 			cycle := q.SchedulingCycle()
-			if tc.eventDelay == -1 {
-				q.MoveAllToActiveOrBackoff(scheduler.EventNodeAdd)
+			if tc.event != nil && tc.eventDelay < 0 {
+				tc.event(q)
 			}
 			q.AddUnschedulable(qp, cycle, tc.errored)
-			if tc.eventDelay >= 0 {
+			if tc.event != nil && tc.eventDelay >= 0 {
 				clk.Step(tc.eventDelay)
-				q.MoveAllToActiveOrBackoff(scheduler.EventNodeAdd)
+				tc.event(q)
 			}
 			clk.Step(tc.step)
 			q.FlushBackoffCompleted()
 			a, _, _ := q.Len()
 			assert.Equal(t, tc.wantActive, a == 1)
+		})
+	}
+}
+
+// TestQueueHints: only the pods whose rejecting plugins say an event may
+// help move, and events that arrived while a pod was in flight count
+// when it comes back; earlier ones do not.
+func TestQueueHints(t *testing.T) {
+	clk := clocktesting.NewFakeClock(benchStart)
+	// "taint" pods are helped by node updates, "fit" pods by pod deletions.
+	hint := func(qp *scheduler.QueuedPodInfo, ev scheduler.ClusterEvent, _, _ any) bool {
+		switch {
+		case qp.UnschedulablePlugins.Has("Taints"):
+			return ev.Resource == scheduler.NodeResource
+		case qp.UnschedulablePlugins.Has("Fit"):
+			return ev == scheduler.EventAssignedPodDelete
+		}
+		return true
+	}
+	q := scheduler.NewQueue(scheduler.QueueOptions{Now: clk.Now, Hint: hint})
+	fail := func(name, plugin string, during func()) {
+		t.Helper()
+		q.Add(qpod(name, 0))
+		qp := q.TryPop()
+		require.Equal(t, name, qp.Pod.Name)
+		cycle := q.SchedulingCycle()
+		if during != nil {
+			during()
+		}
+		qp.UnschedulablePlugins = sets.New(plugin)
+		q.AddUnschedulable(qp, cycle, false)
+	}
+	popAll := func() []string {
+		var names []string
+		for qp := q.TryPop(); qp != nil; qp = q.TryPop() {
+			names = append(names, qp.Pod.Name)
+			q.Done(qp.Pod.UID)
+		}
+		return names
+	}
+	fail("tainted", "Taints", nil)
+	fail("big", "Fit", nil)
+	q.OnEvent(scheduler.ClusterEvent{}, nil, nil) // empty: nothing
+	q.OnEvent(scheduler.EventAssignedPodAdd, nil, qpod("other", 0))
+	assert.Empty(t, popAll())
+	q.OnEvent(scheduler.NodeUpdateEvent(&corev1.Node{}, &corev1.Node{Spec: corev1.NodeSpec{Unschedulable: true}}), nil, nil)
+	assert.Equal(t, []string{"tainted"}, popAll())
+	// A pod's own (assumed copy's) deletion does not help it.
+	q.OnEvent(scheduler.EventAssignedPodDelete, qpod("big", 0), nil)
+	assert.Empty(t, popAll())
+	q.OnEvent(scheduler.EventAssignedPodDelete, qpod("other", 0), nil)
+	assert.Equal(t, []string{"big"}, popAll())
+
+	// In flight: a helpful event during the cycle sends it back at once,
+	// an unhelpful one does not.
+	fail("tainted", "Taints", func() { q.OnEvent(scheduler.EventAssignedPodDelete, qpod("other", 0), nil) })
+	assert.Empty(t, popAll())
+	fail("big", "Fit", func() { q.OnEvent(scheduler.EventAssignedPodDelete, qpod("other", 0), nil) })
+	assert.Equal(t, []string{"big"}, popAll())
+	_, _, u := q.Len()
+	assert.Equal(t, 1, u)
+}
+
+func TestNodeUpdateEvent(t *testing.T) {
+	base := func() *corev1.Node {
+		return &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{"zone": "a"}},
+			Status:     corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(n *corev1.Node)
+		want   scheduler.ActionType
+	}{
+		{"heartbeat", func(n *corev1.Node) {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+			n.ResourceVersion = "2"
+		}, 0},
+		{"uncordon", func(n *corev1.Node) { n.Spec.Unschedulable = true }, scheduler.UpdateNodeUnschedulable},
+		{"taint", func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}
+		}, scheduler.UpdateNodeTaint},
+		{"label", func(n *corev1.Node) { n.Labels["zone"] = "b" }, scheduler.UpdateNodeLabel},
+		{"allocatable", func(n *corev1.Node) { n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("8") }, scheduler.UpdateNodeAllocatable},
+		{"same quantity spelled differently", func(n *corev1.Node) {
+			n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("4000m")
+		}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := base()
+			tc.mutate(n)
+			ev := scheduler.NodeUpdateEvent(base(), n)
+			assert.Equal(t, scheduler.NodeResource, ev.Resource)
+			assert.Equal(t, tc.want, ev.Action, ev.String())
 		})
 	}
 }

@@ -29,9 +29,13 @@ type QueuedPodInfo struct {
 
 	// UnschedulableSince is when the pod last became unschedulable.
 	UnschedulableSince time.Time
-	backoffExpiry      time.Time
-	index              int
-	seq                uint64
+	// UnschedulablePlugins names the plugins that rejected the pod in its
+	// last attempt (empty when unknown: then every event may help). The
+	// scheduler sets it before Queue.AddUnschedulable.
+	UnschedulablePlugins sets.Set[string]
+	backoffExpiry        time.Time
+	index                int
+	seq                  uint64
 }
 
 // QueueSortPlugin orders the active queue. A profile has at most one.

@@ -217,6 +217,7 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 			case p == nil || terminal(p):
 			case p.Spec.NodeName != "":
 				s.Cache.AddPod(p)
+				s.Queue.OnEvent(EventAssignedPodAdd, nil, p)
 			case s.Responsible(p) && p.DeletionTimestamp == nil:
 				s.Queue.Add(p)
 			}
@@ -228,13 +229,20 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 			}
 			switch {
 			case p.Spec.NodeName != "" && terminal(p):
-				s.Cache.RemovePod(p)
-				s.Queue.MoveAllToActiveOrBackoff(EventPodDelete)
-			case p.Spec.NodeName != "":
-				if o != nil && o.Spec.NodeName == "" {
-					s.Queue.Delete(p)
+				if o != nil && terminal(o) {
+					return
 				}
+				s.Cache.RemovePod(p)
+				s.Queue.OnEvent(EventAssignedPodDelete, p, nil)
+			case p.Spec.NodeName != "":
 				s.Cache.AddPod(p)
+				if o == nil || o.Spec.NodeName == "" {
+					// Bound: it leaves the queue and is a new assigned pod.
+					s.Queue.Delete(p)
+					s.Queue.OnEvent(EventAssignedPodAdd, nil, p)
+				} else {
+					s.Queue.OnEvent(AssignedPodUpdateEvent(o, p), o, p)
+				}
 			case s.Responsible(p) && p.DeletionTimestamp == nil:
 				s.Queue.Update(o, p)
 			default:
@@ -252,7 +260,9 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 				return
 			}
 			s.Cache.RemovePod(p)
-			s.Queue.MoveAllToActiveOrBackoff(EventPodDelete)
+			if !terminal(p) {
+				s.Queue.OnEvent(EventAssignedPodDelete, p, nil)
+			}
 		},
 	}); err != nil {
 		return err
@@ -268,18 +278,26 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 		AddFunc: func(obj any) {
 			if n := nodeFromObj(obj); n != nil {
 				s.Cache.AddNode(n)
-				s.Queue.MoveAllToActiveOrBackoff(EventNodeAdd)
+				s.Queue.OnEvent(EventNodeAdd, nil, n)
 			}
 		},
-		UpdateFunc: func(_, obj any) {
-			if n := nodeFromObj(obj); n != nil {
-				s.Cache.AddNode(n)
-				s.Queue.MoveAllToActiveOrBackoff(EventNodeUpdate)
+		UpdateFunc: func(oldObj, obj any) {
+			o, n := nodeFromObj(oldObj), nodeFromObj(obj)
+			if n == nil {
+				return
 			}
+			s.Cache.AddNode(n)
+			if o == nil {
+				s.Queue.OnEvent(EventNodeAdd, nil, n)
+				return
+			}
+			// A heartbeat (conditions, images) is no event.
+			s.Queue.OnEvent(NodeUpdateEvent(o, n), o, n)
 		},
 		DeleteFunc: func(obj any) {
 			if n := nodeFromObj(obj); n != nil {
 				s.Cache.RemoveNode(n)
+				s.Queue.OnEvent(EventNodeDelete, n, nil)
 			}
 		},
 	})

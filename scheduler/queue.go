@@ -4,23 +4,13 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
-)
-
-// ClusterEvent names a cluster change that may make unschedulable pods
-// schedulable.
-type ClusterEvent string
-
-// Cluster events that move unschedulable pods back.
-const (
-	EventNodeAdd         ClusterEvent = "NodeAdd"
-	EventNodeUpdate      ClusterEvent = "NodeUpdate"
-	EventPodDelete       ClusterEvent = "AssignedPodDelete"
-	EventUnschedulableTO ClusterEvent = "UnschedulableTimeout"
 )
 
 // QueueOptions configure a Queue.
@@ -35,16 +25,28 @@ type QueueOptions struct {
 	// UnschedulableTimeout moves pods left unschedulable this long back to
 	// the active queue (default 5m).
 	UnschedulableTimeout time.Duration
+	// Hint decides whether a cluster event may help an unschedulable pod;
+	// nil means every event may help every pod. New sets one that asks
+	// the plugins that rejected the pod (EnqueueExtensions).
+	Hint QueueingHintFunc
 }
 
 // ErrQueueClosed is returned by Pop after Close.
 var ErrQueueClosed = errors.New("scheduling queue closed")
 
 // Queue is the scheduling queue: an active heap ordered by QueueSort, a
-// back-off heap, and a set of unschedulable pods that move back on
-// relevant cluster events. It starts no goroutines and reads time only via
-// Options.Now; the owner calls FlushBackoffCompleted and
-// FlushUnschedulableLeftover periodically. Safe for concurrent use.
+// back-off heap, and a set of unschedulable pods.
+//
+// A pod that failed with an error waits out an exponential back-off. A pod
+// that plugins rejected waits in the unschedulable set until a cluster
+// event arrives (OnEvent) that one of those plugins says may help
+// (QueueOptions.Hint); it then goes to the active queue at once. Events
+// that arrive while a pod is in its scheduling or binding cycle are kept
+// and checked when the pod comes back, so none is lost to the race.
+//
+// It starts no goroutines and reads time only via Options.Now; the owner
+// calls FlushBackoffCompleted and FlushUnschedulableLeftover
+// periodically. Safe for concurrent use.
 type Queue struct {
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -54,12 +56,23 @@ type Queue struct {
 	backoff       podHeap
 	unschedulable map[types.UID]*QueuedPodInfo
 	where         map[types.UID]*QueuedPodInfo // every pod in active or backoff
-	inFlight      map[types.UID]bool
+	// inFlight maps popped pods to the scheduling cycle they were popped
+	// in; events holds the events since the oldest of them.
+	inFlight  map[types.UID]int64
+	events    []queuedEvent
+	pruneMark int
 
-	seq              uint64
-	schedulingCycle  int64
-	moveRequestCycle int64
-	closed           bool
+	seq             uint64
+	schedulingCycle int64
+	closed          bool
+}
+
+// queuedEvent is an event that arrived while pods were in flight.
+type queuedEvent struct {
+	cycle          int64 // the scheduling cycle when it arrived
+	ev             ClusterEvent
+	oldObj, newObj any
+	backoff        bool // from MoveAllToActiveOrBackoff: respect back-off
 }
 
 type podHeap struct {
@@ -126,7 +139,7 @@ func NewQueue(opts QueueOptions) *Queue {
 		backoff:       podHeap{less: func(a, b *QueuedPodInfo) bool { return a.backoffExpiry.Before(b.backoffExpiry) }},
 		unschedulable: map[types.UID]*QueuedPodInfo{},
 		where:         map[types.UID]*QueuedPodInfo{},
-		inFlight:      map[types.UID]bool{},
+		inFlight:      map[types.UID]int64{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
@@ -166,9 +179,28 @@ func (q *Queue) pushActive(qp *QueuedPodInfo) {
 	q.cond.Broadcast()
 }
 
-// Update replaces a pending pod's object. An unschedulable pod whose spec
-// changed is retried.
-func (q *Queue) Update(_, pod *corev1.Pod) { q.Add(pod) }
+// Update replaces a pending pod's object. An unschedulable pod is retried
+// at once if its labels, annotations or spec changed (its own update may
+// be what makes it fit); a status-only update (such as
+// nominatedNodeName) leaves it where it is.
+func (q *Queue) Update(old, pod *corev1.Pod) {
+	q.mu.Lock()
+	if qp, ok := q.unschedulable[pod.UID]; ok && old != nil && !podChangedForScheduling(old, pod) {
+		qp.PodInfo = NewPodInfo(pod)
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	q.Add(pod)
+}
+
+// podChangedForScheduling reports whether anything but status and
+// bookkeeping metadata differs.
+func podChangedForScheduling(old, pod *corev1.Pod) bool {
+	return !reflect.DeepEqual(old.Labels, pod.Labels) ||
+		!reflect.DeepEqual(old.Annotations, pod.Annotations) ||
+		!equality.Semantic.DeepEqual(old.Spec, pod.Spec)
+}
 
 // Delete removes a pod from the queue.
 func (q *Queue) Delete(pod *corev1.Pod) {
@@ -225,7 +257,7 @@ func (q *Queue) popLocked() *QueuedPodInfo {
 	delete(q.where, qp.Pod.UID)
 	qp.Attempts++
 	q.schedulingCycle++
-	q.inFlight[qp.Pod.UID] = true
+	q.inFlight[qp.Pod.UID] = q.schedulingCycle
 	return qp
 }
 
@@ -236,11 +268,42 @@ func (q *Queue) SchedulingCycle() int64 {
 	return q.schedulingCycle
 }
 
-// Done marks a popped pod as no longer in flight.
+// Done marks a popped pod as no longer in flight (it was bound, or
+// dropped).
 func (q *Queue) Done(uid types.UID) {
 	q.mu.Lock()
-	delete(q.inFlight, uid)
+	q.doneLocked(uid)
 	q.mu.Unlock()
+}
+
+// doneLocked ends uid's flight and forgets the events no pod in flight
+// can still need: all of them when none is left, else (amortised, when
+// the log doubled) those before the oldest pod's cycle.
+func (q *Queue) doneLocked(uid types.UID) {
+	delete(q.inFlight, uid)
+	if len(q.inFlight) == 0 {
+		clear(q.events)
+		q.events = q.events[:0]
+		q.pruneMark = 0
+		return
+	}
+	if len(q.events) < 2*q.pruneMark+64 {
+		return
+	}
+	oldest := int64(-1)
+	for _, c := range q.inFlight {
+		if oldest < 0 || c < oldest {
+			oldest = c
+		}
+	}
+	keep := 0
+	for keep < len(q.events) && q.events[keep].cycle < oldest {
+		keep++
+	}
+	n := copy(q.events, q.events[keep:])
+	clear(q.events[n:])
+	q.events = q.events[:n]
+	q.pruneMark = n
 }
 
 // BackoffDuration is the back-off after the given number of attempts:
@@ -257,45 +320,106 @@ func (q *Queue) BackoffDuration(attempts int) time.Duration {
 }
 
 // AddUnschedulable returns a pod that failed in the scheduling cycle
-// podCycle. If a cluster event arrived since that cycle began the pod goes
-// to back-off at once; otherwise it waits in the unschedulable set for an
-// event. With errored true (an internal error, not a rejection) the pod
-// always goes to back-off.
+// podCycle (the SchedulingCycle right after it was popped). Set
+// qp.UnschedulablePlugins first to the plugins that rejected it. With
+// errored true (an internal error, not a rejection) the pod goes to
+// back-off. Otherwise, if an event that may help it arrived during its
+// cycle, it goes back to the active queue; else it waits in the
+// unschedulable set for one.
 func (q *Queue) AddUnschedulable(qp *QueuedPodInfo, podCycle int64, errored bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.inFlight, qp.Pod.UID)
-	if _, ok := q.where[qp.Pod.UID]; ok {
+	uid := qp.Pod.UID
+	defer q.doneLocked(uid)
+	if _, ok := q.where[uid]; ok {
+		return // re-added (updated) while in flight
+	}
+	if _, ok := q.unschedulable[uid]; ok {
 		return
 	}
 	now := q.opts.Now()
 	qp.backoffExpiry = now.Add(q.BackoffDuration(qp.Attempts))
-	if errored || q.moveRequestCycle >= podCycle {
-		heap.Push(&q.backoff, qp)
-		q.where[qp.Pod.UID] = qp
+	if errored {
+		q.pushBackoff(qp)
 		return
 	}
-	qp.backoffExpiry = now.Add(q.BackoffDuration(qp.Attempts))
-	q.unschedulable[qp.Pod.UID] = qp
+	for i := range q.events {
+		e := &q.events[i]
+		if e.cycle < podCycle || !q.helps(qp, e.ev, e.oldObj, e.newObj) {
+			continue
+		}
+		if e.backoff && now.Before(qp.backoffExpiry) {
+			q.pushBackoff(qp)
+		} else {
+			q.pushActive(qp)
+		}
+		return
+	}
+	q.unschedulable[uid] = qp
 	qp.UnschedulableSince = now
 }
 
+func (q *Queue) pushBackoff(qp *QueuedPodInfo) {
+	heap.Push(&q.backoff, qp)
+	q.where[qp.Pod.UID] = qp
+}
+
+// helps asks the hint whether ev may make qp schedulable. Wildcard events
+// (MoveAllToActiveOrBackoff, timeouts) help every pod; an event about the
+// pod itself (its assumed copy forgotten) does not.
+func (q *Queue) helps(qp *QueuedPodInfo, ev ClusterEvent, oldObj, newObj any) bool {
+	for _, o := range [2]any{oldObj, newObj} {
+		if p, ok := o.(*corev1.Pod); ok && p.UID == qp.Pod.UID {
+			return false
+		}
+	}
+	if q.opts.Hint == nil || ev.Resource == WildCardResource {
+		return true
+	}
+	return q.opts.Hint(qp, ev, oldObj, newObj)
+}
+
+// OnEvent reports a cluster event: every unschedulable pod it may help
+// (as QueueOptions.Hint says) moves to the active queue at once, without
+// back-off, and pods in flight will check it when they come back. oldObj
+// and newObj are what QueueingHintFn documents. An empty event (no action
+// bits) does nothing.
+func (q *Queue) OnEvent(ev ClusterEvent, oldObj, newObj any) {
+	if ev.IsEmpty() {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.inFlight) > 0 {
+		q.events = append(q.events, queuedEvent{cycle: q.schedulingCycle, ev: ev, oldObj: oldObj, newObj: newObj})
+	}
+	for uid, qp := range q.unschedulable {
+		if q.helps(qp, ev, oldObj, newObj) {
+			delete(q.unschedulable, uid)
+			q.pushActive(qp)
+		}
+	}
+}
+
 // MoveAllToActiveOrBackoff moves every unschedulable pod to the active
-// queue, or to back-off if its back-off has not expired, because of event.
-func (q *Queue) MoveAllToActiveOrBackoff(event ClusterEvent) {
+// queue, or to back-off if its back-off has not expired, whatever the
+// plugins' hints; pods in flight do the same when they come back. It is
+// for callers that cannot say what changed; OnEvent is more precise.
+func (q *Queue) MoveAllToActiveOrBackoff() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.opts.Now()
 	for uid, qp := range q.unschedulable {
 		delete(q.unschedulable, uid)
 		if now.Before(qp.backoffExpiry) {
-			heap.Push(&q.backoff, qp)
-			q.where[uid] = qp
+			q.pushBackoff(qp)
 		} else {
 			q.pushActive(qp)
 		}
 	}
-	q.moveRequestCycle = q.schedulingCycle
+	if len(q.inFlight) > 0 {
+		q.events = append(q.events, queuedEvent{cycle: q.schedulingCycle, ev: EventUnschedulableTimeout, backoff: true})
+	}
 }
 
 // FlushBackoffCompleted moves pods whose back-off expired to the active

@@ -124,6 +124,9 @@ type Framework struct {
 	bind       []BindPlugin
 	postBind   []PostBindPlugin
 	plugins    map[string]Plugin
+	// events holds the registrations of plugins with EnqueueExtensions;
+	// a rejecting plugin missing here is helped by every event.
+	events map[string][]ClusterEventWithHint
 
 	snapshot    *Snapshot
 	opts        FrameworkOptions
@@ -171,6 +174,12 @@ func NewFramework(reg Registry, profile Profile, opts FrameworkOptions) (*Framew
 			return nil, fmt.Errorf("profile %q: plugin %q: %w", profile.SchedulerName, pc.Name, err)
 		}
 		f.plugins[pc.Name] = p
+		if x, ok := p.(EnqueueExtensions); ok {
+			if f.events == nil {
+				f.events = map[string][]ClusterEventWithHint{}
+			}
+			f.events[pc.Name] = x.EventsToRegister()
+		}
 		if qs, ok := p.(QueueSortPlugin); ok {
 			if f.queueSort != nil {
 				return nil, fmt.Errorf("profile %q: plugins %q and %q both sort the queue", profile.SchedulerName, f.queueSort.Name(), p.Name())
@@ -243,6 +252,36 @@ func PodPriority(pod *corev1.Pod) int32 {
 		return *pod.Spec.Priority
 	}
 	return 0
+}
+
+// QueueingHint reports whether ev may make schedulable a pod that the
+// plugins named in rejectors turned down: true if some rejector registered
+// a matching event and its hint (if any) answers HintQueue or fails, or if
+// some rejector registered nothing (it did not implement
+// EnqueueExtensions), or if rejectors is empty (the rejection is not
+// attributed). Wildcard events help every pod.
+func (f *Framework) QueueingHint(pod *corev1.Pod, rejectors sets.Set[string], ev ClusterEvent, oldObj, newObj any) bool {
+	if len(rejectors) == 0 || ev.Resource == WildCardResource {
+		return true
+	}
+	for name := range rejectors {
+		regs, ok := f.events[name]
+		if !ok {
+			return true
+		}
+		for _, r := range regs {
+			if !r.Event.Match(ev) {
+				continue
+			}
+			if r.QueueingHintFn == nil {
+				return true
+			}
+			if h, err := r.QueueingHintFn(pod, oldObj, newObj); err != nil || h == HintQueue {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // QueueSortLess orders the queue with the profile's QueueSort plugin, or by

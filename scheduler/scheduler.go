@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/clock"
 )
 
@@ -73,8 +74,9 @@ type Result struct {
 type FitError struct {
 	Pod         *corev1.Pod
 	NumAllNodes int
-	// PreFilterMsg is set when a PreFilter plugin rejected the pod.
-	PreFilterMsg string
+	// PreFilterMsg is set when a PreFilter plugin rejected the pod, and
+	// PreFilterPlugin names it.
+	PreFilterMsg, PreFilterPlugin string
 	// NodeToStatus maps each rejected node to its status.
 	NodeToStatus map[string]*Status
 }
@@ -227,8 +229,43 @@ func New(opts Options) (*Scheduler, error) {
 			first = fw
 		}
 	}
-	s.Queue = NewQueue(QueueOptions{Now: opts.Clock.Now, Less: first.QueueSortLess, InitialBackoff: opts.InitialBackoff, MaxBackoff: opts.MaxBackoff})
+	s.Queue = NewQueue(QueueOptions{
+		Now: opts.Clock.Now, Less: first.QueueSortLess, InitialBackoff: opts.InitialBackoff, MaxBackoff: opts.MaxBackoff,
+		Hint: s.queueingHint,
+	})
 	return s, nil
+}
+
+// queueingHint asks the pod's profile whether ev may help it.
+func (s *Scheduler) queueingHint(qp *QueuedPodInfo, ev ClusterEvent, oldObj, newObj any) bool {
+	name := qp.Pod.Spec.SchedulerName
+	if name == "" {
+		name = DefaultSchedulerName
+	}
+	fw := s.frameworks[name]
+	if fw == nil {
+		return true
+	}
+	return fw.QueueingHint(qp.Pod, qp.UnschedulablePlugins, ev, oldObj, newObj)
+}
+
+// rejectors names the plugins behind a failed attempt's statuses.
+func rejectors(fitErr *FitError, st *Status) sets.Set[string] {
+	out := sets.New[string]()
+	if p := st.Plugin(); p != "" {
+		out.Insert(p)
+	}
+	if fitErr != nil {
+		if fitErr.PreFilterPlugin != "" {
+			out.Insert(fitErr.PreFilterPlugin)
+		}
+		for _, ns := range fitErr.NodeToStatus {
+			if p := ns.Plugin(); p != "" {
+				out.Insert(p)
+			}
+		}
+	}
+	return out
 }
 
 // Framework returns the framework serving schedulerName, or nil.
@@ -306,6 +343,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 					s.nominate(pod, r.NominatedNodeName)
 				}
 			}
+			qp.UnschedulablePlugins = rejectors(fitErr, nil)
 			s.Queue.AddUnschedulable(qp, cycle, false)
 		} else {
 			res.Status = AsStatus(err)
@@ -326,8 +364,10 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 		fw.RunUnreservePlugins(ctx, state, &assumed, host)
 		s.Cache.ForgetPod(&assumed)
 		res.Status = st
+		qp.UnschedulablePlugins = rejectors(nil, st)
 		s.Queue.AddUnschedulable(qp, cycle, errored || st.Code() == Error)
-		s.Queue.MoveAllToActiveOrBackoff(EventPodDelete)
+		// The assumed pod's place is free again.
+		s.Queue.OnEvent(EventAssignedPodDelete, &assumed, nil)
 		s.report(res)
 	}
 	if st := fw.RunReservePlugins(ctx, state, &assumed, host); !st.IsSuccess() {
@@ -396,7 +436,7 @@ func (s *Scheduler) schedulePod(ctx context.Context, fw *Framework, state *Cycle
 	pre, st := fw.RunPreFilterPlugins(ctx, state, pod)
 	if !st.IsSuccess() {
 		if st.IsRejected() {
-			return "", 0, 0, &FitError{Pod: pod, NumAllNodes: len(all), PreFilterMsg: st.Message()}
+			return "", 0, 0, &FitError{Pod: pod, NumAllNodes: len(all), PreFilterMsg: st.Message(), PreFilterPlugin: st.Plugin()}
 		}
 		return "", 0, 0, fmt.Errorf("pod %q: prefilter: %w", podKey(pod), st.AsError())
 	}

@@ -94,7 +94,7 @@ func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction
 		if c.WhenUnsatisfiable != when {
 			continue
 		}
-		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		sel, err := spreadSelector(pod, &c)
 		if err != nil {
 			return nil, fmt.Errorf("pod %q: topology spread selector: %w", pod.Namespace+"/"+pod.Name, err)
 		}
@@ -105,6 +105,11 @@ func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction
 		})
 	}
 	return out, nil
+}
+
+// spreadSelector is the constraint's label selector.
+func spreadSelector(_ *corev1.Pod, c *corev1.TopologySpreadConstraint) (labels.Selector, error) {
+	return metav1.LabelSelectorAsSelector(c.LabelSelector)
 }
 
 // toleratesNode reports whether pod tolerates every NoSchedule and

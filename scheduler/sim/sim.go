@@ -164,7 +164,7 @@ type evictor struct{ r *runner }
 
 func (e evictor) EvictPod(_ context.Context, v, _ *corev1.Pod) error {
 	e.r.evict(v)
-	e.r.s.Queue.MoveAllToActiveOrBackoff(scheduler.EventPodDelete)
+	e.r.s.Queue.OnEvent(scheduler.EventAssignedPodDelete, v, nil)
 	return nil
 }
 
@@ -304,7 +304,7 @@ func (r *runner) complete(e event) {
 	}
 	delete(r.bound, p.UID)
 	r.s.Cache.RemovePod(bp)
-	r.s.Queue.MoveAllToActiveOrBackoff(scheduler.EventPodDelete)
+	r.s.Queue.OnEvent(scheduler.EventAssignedPodDelete, bp, nil)
 	r.finished++
 	r.res.Makespan = r.now
 }
