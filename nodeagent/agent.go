@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,8 +88,27 @@ type Options struct {
 	// this poll.
 	SyncInterval time.Duration
 	// BackOff is the first delay before restarting a crashed container
-	// (10s); it doubles on each restart up to MaxBackOff (5m).
+	// (10s); it doubles on each restart up to MaxBackOff (5m). Image pulls
+	// that fail back off the same way (ImagePullBackOff).
 	BackOff, MaxBackOff time.Duration
+
+	// PodManifestPath is a directory of static pod manifests (the kubelet's
+	// --pod-manifest-path): one pod per YAML or JSON file, read again every
+	// FileCheckFrequency (20s). Empty: no static pods. See the package doc.
+	PodManifestPath    string
+	FileCheckFrequency time.Duration
+
+	// Container garbage collection runs every ContainerGCInterval (1m): of
+	// the exited containers of each container of a pod, the newest
+	// MaxPerPodContainer (1; negative: no limit) stay, and of all exited
+	// containers at most MaxContainers (0: no limit); the newest attempt of
+	// each container always stays, and none younger than MinimumGCAge (0)
+	// goes (the kubelet's --maximum-dead-containers-per-container,
+	// --maximum-dead-containers, --minimum-container-ttl-duration).
+	ContainerGCInterval time.Duration
+	MaxPerPodContainer  int
+	MaxContainers       int
+	MinimumGCAge        time.Duration
 
 	// Clock drives all timers; nil means the real clock.
 	Clock clock.WithTicker
@@ -110,7 +130,8 @@ func (o *Options) validate() error {
 	if o.Runtime == nil {
 		errs = append(errs, errors.New("Runtime is required"))
 	}
-	for _, d := range []*time.Duration{&o.LeaseDuration, &o.RenewInterval, &o.StatusUpdateInterval, &o.SyncInterval, &o.BackOff, &o.MaxBackOff} {
+	for _, d := range []*time.Duration{&o.LeaseDuration, &o.RenewInterval, &o.StatusUpdateInterval, &o.SyncInterval, &o.BackOff, &o.MaxBackOff,
+		&o.FileCheckFrequency, &o.ContainerGCInterval, &o.MinimumGCAge} {
 		if *d < 0 {
 			errs = append(errs, fmt.Errorf("negative interval %v", *d))
 		}
@@ -121,6 +142,21 @@ func (o *Options) validate() error {
 	setDefault(&o.SyncInterval, 10*time.Second)
 	setDefault(&o.BackOff, 10*time.Second)
 	setDefault(&o.MaxBackOff, 5*time.Minute)
+	setDefault(&o.FileCheckFrequency, 20*time.Second)
+	setDefault(&o.ContainerGCInterval, time.Minute)
+	if o.MaxPerPodContainer == 0 {
+		o.MaxPerPodContainer = 1
+	}
+	if o.MaxContainers < 0 {
+		errs = append(errs, fmt.Errorf("negative MaxContainers %d", o.MaxContainers))
+	}
+	if o.PodManifestPath != "" {
+		if abs, err := filepath.Abs(o.PodManifestPath); err != nil {
+			errs = append(errs, fmt.Errorf("PodManifestPath: %w", err))
+		} else {
+			o.PodManifestPath = abs
+		}
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -167,8 +203,10 @@ type Agent struct {
 	rt    runtime.Runtime
 	cs    kubernetes.Interface
 
-	pods  corelisters.PodLister
-	queue workqueue.TypedRateLimitingInterface[string]
+	pods corelisters.PodLister
+	// podsSynced is set once pods is filled: static pods run before.
+	podsSynced atomic.Bool
+	queue      workqueue.TypedRateLimitingInterface[string]
 	// backoff computes crash-loop delays.
 	backoff *backoff
 	// port is the API port reported in node status.
@@ -177,6 +215,12 @@ type Agent struct {
 	probes probes
 	// volumes keeps the pods' volumes on disk.
 	volumes *volumeManager
+	// static holds the static pods (nil without PodManifestPath); pulls
+	// the image pull back-off.
+	static *staticPods
+	pulls  pullBackoff
+	// nodeUID is the Node's UID, the mirror pods' owner.
+	nodeUID atomic.Value // types.UID
 }
 
 // New validates opts and returns an Agent.
@@ -184,13 +228,17 @@ func New(opts Options) (*Agent, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{
+	a := &Agent{
 		opts: opts, log: opts.Logger.With("node", opts.NodeName), clock: opts.Clock,
 		rt: opts.Runtime, cs: opts.Client,
 		backoff: newBackoff(opts.BackOff, opts.MaxBackOff),
 		port:    opts.Port,
 		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity), opts.SyncInterval),
-	}, nil
+	}
+	if opts.PodManifestPath != "" {
+		a.static = newStaticPods(opts.PodManifestPath, opts.NodeName)
+	}
+	return a, nil
 }
 
 // Run registers the node and then keeps its lease and status fresh and runs
@@ -204,6 +252,32 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	// Static pods run from the start, before the node registers and
+	// whether or not the API server answers: the queue and its workers
+	// come first.
+	ctx, cancel := context.WithCancel(ctx)
+	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods", Clock: a.clock},
+	)
+	// Run returns once every goroutine it started is done, so that nothing
+	// touches the runtime or the pods' volumes afterwards.
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		a.queue.ShutDown()
+		wg.Wait()
+	}()
+	if a.static != nil {
+		a.readManifests(ctx)
+		wg.Go(func() { a.watchManifests(ctx) })
+	}
+	for range 2 {
+		wg.Go(func() {
+			for a.processNext(ctx) {
+			}
+		})
+	}
 	if err := a.register(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
@@ -215,11 +289,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	}))
 	podInformer := factory.Core().V1().Pods()
 	a.pods = podInformer.Lister()
-	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.DefaultTypedControllerRateLimiter[string](),
-		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods", Clock: a.clock},
-	)
-	defer a.queue.ShutDown()
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			a.queue.Add(key)
@@ -237,21 +306,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
 		return nil // stopped while starting
 	}
+	a.podsSynced.Store(true)
+	// Events that came before were skipped (see syncPod): queue every pod.
+	if pods, err := a.pods.List(everything); err == nil {
+		for _, p := range pods {
+			a.queue.Add(p.Namespace + "/" + p.Name)
+		}
+	}
 	a.log.InfoContext(ctx, "node agent running")
 	defer a.volumes.startEvents(a.opts.NodeName)()
 
-	// Run returns once every goroutine it started is done, so that nothing
-	// touches the runtime or the pods' volumes afterwards.
-	var wg sync.WaitGroup
 	wg.Go(func() { a.heartbeat(ctx) })
 	wg.Go(func() { a.housekeeping(ctx) })
-	for range 2 {
-		wg.Go(func() {
-			for a.processNext(ctx) {
-			}
-		})
+	wg.Go(func() { a.collectGarbage(ctx) })
+	if a.static != nil {
+		// Mirror pods can be made now.
+		for _, key := range a.static.keys() {
+			a.queue.Add(key)
+		}
 	}
 	<-ctx.Done()
+	// The workers stop before the deferred calls stop what they use.
 	a.queue.ShutDown()
 	wg.Wait()
 	return nil

@@ -80,6 +80,12 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	if err != nil {
 		return 0, nil
 	}
+	if a.static.has(key) {
+		return a.syncStatic(ctx, key)
+	}
+	if !a.podsSynced.Load() {
+		return 0, nil // Run queues every pod once the informer has synced
+	}
 	pod, err := a.pods.Pods(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
 		// Gone from the API: housekeeping removes what is left of it.
@@ -89,16 +95,27 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 		return 0, err
 	}
 	pod = pod.DeepCopy()
+	if isMirrorPod(pod) {
+		// Its static pod is gone (or never was on this node).
+		return 0, a.deleteMirror(ctx, pod)
+	}
 	if pod.DeletionTimestamp != nil {
 		return 0, a.terminate(ctx, pod)
 	}
+	return a.runPod(ctx, pod)
+}
+
+// runPod makes the runtime run pod (one not being deleted) and reports its
+// status. It returns when to look again.
+func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
+	key := pod.Namespace + "/" + pod.Name
 	state, err := a.observe(ctx, pod.UID)
 	if err != nil {
 		return 0, err
 	}
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	if terminal {
-		return 0, a.stopAll(ctx, state, 0)
+		return 0, a.stopAll(ctx, pod, state, 0)
 	}
 
 	waiting := map[string]*corev1.ContainerStateWaiting{}
@@ -151,7 +168,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 			if res.kill != "" {
 				a.log.InfoContext(ctx, "restarting a container that failed its probe", "pod", key, "container", c.Name, "reason", res.kill)
 				grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
-				if err := a.rt.StopContainer(ctx, cur.ID, grace); err != nil {
+				if err := a.stopContainer(ctx, pod, c, cur, podIP, grace); err != nil {
 					return 0, err
 				}
 				requeue = min(requeue, 10*time.Millisecond)
@@ -173,7 +190,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt, vols)
 		if err != nil {
 			waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
-			requeue = min(requeue, a.opts.BackOff)
+			requeue = min(requeue, a.retryAfter(pod, c, a.opts.BackOff))
 			continue
 		}
 		state.containers[c.Name] = status
@@ -208,7 +225,7 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, w
 		status, reason, err := a.startContainer(ctx, pod, c, state.sandbox, attempt, vols)
 		if err != nil {
 			waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
-			return false, a.opts.BackOff
+			return false, a.retryAfter(pod, c, a.opts.BackOff)
 		}
 		state.containers[c.Name] = status
 		return false, a.opts.SyncInterval
@@ -277,14 +294,8 @@ func (a *Agent) runSandbox(ctx context.Context, pod *corev1.Pod) (*runtime.Sandb
 // its volume mounts (vols: the host paths of the pod's volumes). On failure
 // it returns the waiting reason the pod status shows.
 func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtime.SandboxStatus, attempt uint32, vols map[string]string) (*runtime.ContainerStatus, string, error) {
-	if _, err := a.rt.PullImage(ctx, c.Image, runtime.PullOptions{Policy: runtime.PullPolicy(c.ImagePullPolicy)}); err != nil {
-		switch {
-		case errors.Is(err, runtime.ErrImageNeverPull):
-			return nil, "ErrImageNeverPull", err
-		case a.backoff != nil && attempt > 0:
-			return nil, "ImagePullBackOff", err
-		}
-		return nil, "ErrImagePull", err
+	if reason, err := a.pullImage(ctx, pod, c); err != nil {
+		return nil, reason, err
 	}
 	cfg := runtime.ContainerConfig{
 		Name: c.Name, Attempt: attempt, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir,
@@ -316,6 +327,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	if err != nil {
 		return nil, "RunContainerError", err
 	}
+	if err := a.postStart(ctx, pod, c, &st, podIP); err != nil {
+		return nil, "PostStartHookError", err
+	}
 	return &st, "", nil
 }
 
@@ -345,7 +359,7 @@ func (a *Agent) terminate(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
-	if err := a.stopAll(ctx, state, grace); err != nil {
+	if err := a.stopAll(ctx, pod, state, grace); err != nil {
 		return err
 	}
 	if err := a.removePod(ctx, pod.UID); err != nil {
@@ -364,18 +378,24 @@ func (a *Agent) terminate(ctx context.Context, pod *corev1.Pod) error {
 	return err
 }
 
-// stopAll stops the running containers of a pod in parallel.
-func (a *Agent) stopAll(ctx context.Context, state *podState, grace time.Duration) error {
+// stopAll stops the running containers of a pod in parallel, each after
+// its preStop hook, within grace.
+func (a *Agent) stopAll(ctx context.Context, pod *corev1.Pod, state *podState, grace time.Duration) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(state.containers))
+	podIP := ""
+	if state.sandbox != nil && state.sandbox.IP.IsValid() {
+		podIP = state.sandbox.IP.String()
+	}
 	for _, c := range state.containers {
 		if c.State != runtime.ContainerRunning {
 			continue
 		}
+		spec := containerSpec(pod, c.Name)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.rt.StopContainer(ctx, c.ID, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			if err := a.stopContainer(ctx, pod, spec, c, podIP, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs <- err
 			}
 		}()
@@ -439,6 +459,9 @@ func (a *Agent) housekeeping(ctx context.Context) {
 		for _, p := range pods {
 			live[string(p.UID)] = true
 		}
+		for _, uid := range a.static.uids() {
+			live[string(uid)] = true
+		}
 		for _, sb := range sandboxes {
 			if !live[sb.UID] {
 				a.log.InfoContext(ctx, "removing an orphaned pod", "pod", sb.Namespace+"/"+sb.Name, "uid", sb.UID)
@@ -462,6 +485,9 @@ func (a *Agent) livePods() (map[types.UID]bool, error) {
 	live := make(map[types.UID]bool, len(pods))
 	for _, p := range pods {
 		live[p.UID] = true
+	}
+	for _, uid := range a.static.uids() {
+		live[uid] = true
 	}
 	return live, nil
 }

@@ -157,37 +157,7 @@ func (a *Agent) runProbe(ctx context.Context, p *corev1.Probe, c *corev1.Contain
 		}
 		return nil
 	case p.HTTPGet != nil:
-		g := p.HTTPGet
-		host := g.Host
-		if host == "" {
-			host = podIP
-		}
-		port, err := probePort(c, g.Port)
-		if err != nil {
-			return err
-		}
-		scheme := strings.ToLower(string(g.Scheme))
-		if scheme == "" {
-			scheme = "http"
-		}
-		u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return err
-		}
-		for _, h := range g.HTTPHeaders {
-			req.Header.Add(h.Name, h.Value)
-		}
-		req.Header.Set("User-Agent", "gantry-probe/1.0")
-		resp, err := probeClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-		}
-		return nil
+		return httpGet(ctx, p.HTTPGet, c, podIP)
 	case p.TCPSocket != nil:
 		host := p.TCPSocket.Host
 		if host == "" {
@@ -203,6 +173,41 @@ func (a *Agent) runProbe(ctx context.Context, p *corev1.Probe, c *corev1.Contain
 			return err
 		}
 		return conn.Close()
+	}
+	return nil
+}
+
+// httpGet runs an HTTP GET action (of a probe or a lifecycle hook)
+// against the container: nil for a 2xx or 3xx answer.
+func httpGet(ctx context.Context, g *corev1.HTTPGetAction, c *corev1.Container, podIP string) error {
+	host := g.Host
+	if host == "" {
+		host = podIP
+	}
+	port, err := probePort(c, g.Port)
+	if err != nil {
+		return err
+	}
+	scheme := strings.ToLower(string(g.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: g.Path}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	for _, h := range g.HTTPHeaders {
+		req.Header.Add(h.Name, h.Value)
+	}
+	req.Header.Set("User-Agent", "gantry-probe/1.0")
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("HTTP probe failed with statuscode: %d", resp.StatusCode)
 	}
 	return nil
 }

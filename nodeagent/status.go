@@ -18,6 +18,12 @@ var everything = labels.Everything()
 // writes it when it changed.
 func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, state *podState, waiting map[string]*corev1.ContainerStateWaiting) error {
 	status := a.podStatus(pod, state, waiting)
+	if a.static.isStatic(pod) {
+		// The agent keeps a static pod's status; its mirror pod shows it.
+		pod.Status = status
+		a.static.setStatus(pod)
+		return nil
+	}
 	if reflect.DeepEqual(status, pod.Status) {
 		return nil
 	}
