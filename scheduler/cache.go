@@ -235,6 +235,17 @@ func (c *Cache) CleanupAssumedPods() []*corev1.Pod {
 	return out
 }
 
+// Node returns the cached object of the named node, nil if unknown. The
+// object is shared: do not modify it.
+func (c *Cache) Node(name string) *corev1.Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if it, ok := c.nodes[name]; ok {
+		return it.info.node
+	}
+	return nil
+}
+
 // NodeCount returns the number of nodes known with a node object.
 func (c *Cache) NodeCount() int {
 	c.mu.RLock()

@@ -201,7 +201,10 @@ func terminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
-func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
+// addInformerHandlers feeds the cache and queue from f's pod and node
+// informers. The returned functions report when each handler has seen its
+// informer's initial list.
+func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) ([]cache.InformerSynced, error) {
 	s := r.sched
 	podFromObj := func(obj any) *corev1.Pod {
 		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -210,7 +213,7 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 		p, _ := obj.(*corev1.Pod)
 		return p
 	}
-	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	podReg, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			p := podFromObj(obj)
 			switch {
@@ -264,8 +267,9 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 				s.Queue.OnEvent(EventAssignedPodDelete, p, nil)
 			}
 		},
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	nodeFromObj := func(obj any) *corev1.Node {
 		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -274,7 +278,7 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 		n, _ := obj.(*corev1.Node)
 		return n
 	}
-	_, err := f.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	nodeReg, err := f.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if n := nodeFromObj(obj); n != nil {
 				s.Cache.AddNode(n)
@@ -301,7 +305,10 @@ func (r *Runner) addInformerHandlers(f informers.SharedInformerFactory) error {
 			}
 		},
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return []cache.InformerSynced{podReg.HasSynced, nodeReg.HasSynced}, nil
 }
 
 // Run starts informers, campaigns for leadership if configured, and
@@ -311,7 +318,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.Client.CoreV1().Events("")})
 	defer r.bcast.Shutdown()
 	f := informers.NewSharedInformerFactory(r.opts.Client, 0)
-	if err := r.addInformerHandlers(f); err != nil {
+	handlersSynced, err := r.addInformerHandlers(f)
+	if err != nil {
 		return fmt.Errorf("scheduler runner: informers: %w", err)
 	}
 	f.Start(ctx.Done())
@@ -323,6 +331,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("scheduler runner: %v informer did not sync", typ)
 		}
+	}
+	// The informers' stores are full; wait until the handlers have put
+	// the initial lists into the cache too, so that the first pods do
+	// not meet an empty cluster.
+	if !cache.WaitForCacheSync(ctx.Done(), handlersSynced...) {
+		return nil
 	}
 	r.synced.Store(true)
 	if r.opts.LeaderElection == nil {

@@ -345,6 +345,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *QueuedPodInfo) {
 			}
 			qp.UnschedulablePlugins = rejectors(fitErr, nil)
 			s.Queue.AddUnschedulable(qp, cycle, false)
+		} else if errors.Is(err, ErrNoNodesAvailable) {
+			// Not an error of ours: any node event may help.
+			res.Status = NewStatus(UnschedulableAndUnresolvable, err.Error())
+			qp.UnschedulablePlugins = nil
+			s.Queue.AddUnschedulable(qp, cycle, false)
 		} else {
 			res.Status = AsStatus(err)
 			s.Queue.AddUnschedulable(qp, cycle, true)
