@@ -133,3 +133,38 @@ func TestNodeAgentAPISecured(t *testing.T) {
 		})
 	}
 }
+
+// TestTestClusterLogs: in a test cluster, too, the API server reaches the
+// node agents with its own certificate (logs work under RBAC), and the
+// agents refuse requests without credentials.
+func TestTestClusterLogs(t *testing.T) {
+	t.Parallel()
+	tc := cluster.StartTestCluster(t, cluster.TestClusterOptions{RBAC: true})
+	ctx := context.Background()
+	pod := testPod("logger", tc.Nodes[0])
+	pod.Spec.Containers[0].Image = "gantry.local/echo:1.0"
+	_, err := tc.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var port int32
+	eventually(t, func() error {
+		p, err := tc.Client.CoreV1().Pods("default").Get(ctx, "logger", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("phase %q", p.Status.Phase)
+		}
+		n, err := tc.Client.CoreV1().Nodes().Get(ctx, tc.Nodes[0], metav1.GetOptions{})
+		port = n.Status.DaemonEndpoints.KubeletEndpoint.Port
+		return err
+	})
+	logs, err := tc.Client.CoreV1().Pods("default").GetLogs("logger", &corev1.PodLogOptions{}).Stream(ctx)
+	require.NoError(t, err)
+	logs.Close()
+
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.CA.Pool(), ServerName: tc.Nodes[0]}}}
+	resp, err := c.Get("https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))) + "/pods")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}

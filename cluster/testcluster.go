@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -111,10 +112,21 @@ func StartTestCluster(tb testing.TB, opts TestClusterOptions) *TestCluster {
 	tc := &TestCluster{TestMaster: m}
 	for i := range opts.Nodes {
 		name := fmt.Sprintf("node-%d", i+1)
+		// The node agent's API: a serving certificate of the test CA, and
+		// client certificates of it (the API server's).
+		serving, err := m.CA.Issue(pki.NodeServingCertRequest(name, []net.IP{net.IPv4(127, 0, 0, 1)}))
+		if err != nil {
+			fail("%v", err)
+		}
+		certFile, keyFile := filepath.Join(rootDir, name+".crt"), filepath.Join(rootDir, name+".key")
+		if err := serving.WriteFiles(certFile, keyFile); err != nil {
+			fail("%v", err)
+		}
 		n, err := NewNode(NodeConfig{
 			Name: name, RESTConfig: m.ConfigFor("system:node:"+name, "system:nodes"), Runtime: RuntimeFake,
 			NodeIP: netip.AddrFrom4([4]byte{127, 0, 0, 1}), ServeAddress: "127.0.0.1:0", Logger: log,
-			RootDir: filepath.Join(rootDir, name),
+			RootDir:     filepath.Join(rootDir, name),
+			TLSCertFile: certFile, TLSKeyFile: keyFile, ClientCAData: m.CA.CertPEM(),
 		})
 		if err != nil {
 			fail("%v", err)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -97,11 +98,26 @@ func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMast
 		tb.Fatalf("cluster: test master: %v", err)
 	}
 
+	// The server reaches node agents as a Master's does: its own client
+	// certificate, their serving certificates checked against the CA
+	// (StartTestCluster issues them).
+	kubeletClient, err := ca.Issue(pki.CertRequest{CommonName: pki.APIServerKubeletClientUser, Usage: pki.ClientAuth})
+	if err != nil {
+		tb.Fatalf("cluster: test master: %v", err)
+	}
+	kubeletClientTLS, err := kubeletClient.TLSCertificate()
+	if err != nil {
+		tb.Fatalf("cluster: test master: %v", err)
+	}
+
 	st := memory.New(memory.Options{})
 	apiOpts := apiserver.Options{
 		Store:         st,
 		Logger:        log,
 		Authenticator: requireCredentials{pki.NewCertAuthenticator(ca.Pool())},
+		NodeConnection: apiserver.TLSNodeConnection(&tls.Config{
+			MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{kubeletClientTLS}, RootCAs: ca.Pool(),
+		}),
 	}
 	var saKey crypto.Signer
 	if opts.ServiceAccounts {
