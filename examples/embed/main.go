@@ -72,9 +72,13 @@ func run(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// The node agent's API serves the master's certificate for the
+		// node and takes the API server's client certificate.
+		certFile, keyFile := m.NodeServingCert(name)
 		n, err := cluster.NewNode(cluster.NodeConfig{
 			Name: name, RESTConfig: cfg, Runtime: cluster.RuntimeFake,
 			NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0", Logger: quiet,
+			TLSCertFile: certFile, TLSKeyFile: keyFile, ClientCAFile: m.NodeClientCAFile(),
 		})
 		if err != nil {
 			return err
