@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/apiserver"
@@ -134,4 +136,45 @@ func ExampleNewControllerManager() {
 	// Output:
 	// [replicaset replicationcontroller deployment endpoint endpointslice namespace serviceaccount garbagecollector job daemonset statefulset resourcequota podgc]
 	// <nil>
+}
+
+func TestClientConfig(t *testing.T) {
+	base := &rest.Config{Host: "https://example", UserAgent: "mine"}
+	pb := controllermanager.ClientConfig(base, "")
+	require.Equal(t, "application/vnd.kubernetes.protobuf", pb.ContentType)
+	require.Equal(t, "application/vnd.kubernetes.protobuf,application/json", pb.AcceptContentTypes)
+	require.Equal(t, "mine", pb.UserAgent)
+	require.Empty(t, base.ContentType, "the caller's config is not changed")
+	js := controllermanager.ClientConfig(&rest.Config{}, "application/json")
+	require.Equal(t, "application/json", js.ContentType)
+	require.Empty(t, js.AcceptContentTypes)
+	require.Equal(t, "gantry-controller-manager", js.UserAgent)
+}
+
+// TestControllersSpeakProtobuf: the controllers' client asks the API
+// server for protobuf and decodes its answers.
+func TestControllersSpeakProtobuf(t *testing.T) {
+	s := controllertest.Start(t, apiserver.Options{})
+	var mu sync.Mutex
+	var got []string
+	cfg := rest.CopyConfig(s.Config)
+	cfg.WrapTransport = func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			if err == nil {
+				mu.Lock()
+				got = append(got, resp.Header.Get("Content-Type"))
+				mu.Unlock()
+			}
+			return resp, err
+		})
+	}
+	cm, err := controllermanager.NewControllerManager(controllermanager.Options{Config: cfg})
+	require.NoError(t, err)
+	ns, err := cm.Manager().Client().CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "default", ns.Name)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"application/vnd.kubernetes.protobuf"}, got)
 }

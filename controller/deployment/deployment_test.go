@@ -181,8 +181,10 @@ func TestRollingUpdateRespectsSurgeAndUnavailableAtEveryMoment(t *testing.T) {
 						}
 					}
 					states++
-					require.LessOrEqual(t, len(live), tt.maxPods, "pods at state %d", states)
-					require.GreaterOrEqual(t, ready, tt.minReady, "ready pods at state %d", states)
+					if len(live) > tt.maxPods || ready < tt.minReady {
+						t.Fatalf("state %d (resourceVersion %s): %d pods (max %d), %d ready (min %d)\n%s",
+							states, p.ResourceVersion, len(live), tt.maxPods, ready, tt.minReady, e.describe(t, live))
+					}
 				case <-deadline:
 					t.Fatalf("rollout did not finish; %d pods live", len(live))
 				}
@@ -204,6 +206,32 @@ func TestRollingUpdateRespectsSurgeAndUnavailableAtEveryMoment(t *testing.T) {
 			require.Equal(t, deployment.ReasonNewRSAvailable, c.Reason)
 		})
 	}
+}
+
+// describe explains a state that broke the rollout's limits: the live pods
+// by owner, and the ReplicaSets' spec and status as the API has them now.
+func (e *env) describe(t *testing.T, live map[string]*corev1.Pod) string {
+	t.Helper()
+	var b strings.Builder
+	byOwner := map[string][]string{}
+	for _, p := range live {
+		owner := "<none>"
+		if ref := metav1.GetControllerOf(p); ref != nil {
+			owner = ref.Name
+		}
+		byOwner[owner] = append(byOwner[owner], fmt.Sprintf("%s(rv %s, ready %v)", p.Name, p.ResourceVersion, controller.PodReady(p)))
+	}
+	for owner, pods := range byOwner {
+		fmt.Fprintf(&b, "pods of %s: %v\n", owner, pods)
+	}
+	l, err := e.cs.AppsV1().ReplicaSets("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return b.String() + err.Error()
+	}
+	for _, rs := range l.Items {
+		fmt.Fprintf(&b, "replicaset %s: spec %d, status %+v, generation %d\n", rs.Name, ptr.Deref(rs.Spec.Replicas, 0), rs.Status, rs.Generation)
+	}
+	return b.String()
 }
 
 func progressing(d *appsv1.Deployment) appsv1.DeploymentCondition {
