@@ -51,6 +51,9 @@ type NodeConfig struct {
 	// RootDir is where the node agent keeps pods' volumes (the kubelet's
 	// --root-dir); empty means nodeagent.DefaultRootDir(Name).
 	RootDir string
+	// PodManifestPath is a directory of static pod manifests the node
+	// agent runs (the kubelet's --pod-manifest-path); empty: none.
+	PodManifestPath string
 	// TLSCertFile and TLSKeyFile are the node agent API's serving
 	// certificate and key (the kubelet's --tls-cert-file and
 	// --tls-private-key-file; a master writes them for each of its
@@ -203,7 +206,8 @@ func (n *Node) Run(ctx context.Context) error {
 	agent, err := nodeagent.New(nodeagent.Options{
 		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
 		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger, RootDir: n.cfg.RootDir,
-		TLSConfig: tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
+		PodManifestPath: n.cfg.PodManifestPath,
+		TLSConfig:       tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
 		SyncInterval: 2 * time.Second, Network: network,
 	})
 	if err != nil {

@@ -56,7 +56,7 @@ var runtimes = []string{"docker", "fake"}
 
 func newCommand() *cobra.Command {
 	cfg := cluster.MasterConfig{DataDir: "./gantry-data", SecurePort: cluster.DefaultSecurePort, BindAddress: "127.0.0.1"}
-	var runtimeName, nodeName, proxyMode, clusterCIDR, overlayBackend string
+	var runtimeName, nodeName, proxyMode, clusterCIDR, overlayBackend, podManifestPath string
 	var nodePortAddresses []string
 	var nodePort, proxyPort, verbosity int
 	var cleanup bool
@@ -125,7 +125,8 @@ and the pods' volumes live in --data-dir and survive restarts.`,
 				return fmt.Errorf("--nodeport-addresses: %w", err)
 			}
 			return run(cmd.Context(), cmd.OutOrStdout(), cfg, node{name: nodeName, runtime: runtimeName, port: nodePort, proxyMode: proxyMode,
-				proxyPort: proxyPort, clusterCIDR: cidr, nodePortAddrs: nodePortAddrs, overlay: overlayBackend})
+				proxyPort: proxyPort, clusterCIDR: cidr, nodePortAddrs: nodePortAddrs, overlay: overlayBackend,
+				podManifestPath: podManifestPath})
 		},
 	}
 	cfg.AddFlags(cmd.Flags())
@@ -139,6 +140,7 @@ and the pods' volumes live in --data-dir and survive restarts.`,
 		"CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	cmd.Flags().StringVar(&clusterCIDR, "cluster-cidr", "", "pod network; the proxy masquerades traffic to cluster IPs from outside it")
 	cmd.Flags().IntVar(&proxyPort, "proxy-health-port", 10256, "port of the service proxy's /healthz and /metrics, on the advertise address; 0 picks a free one")
+	cmd.Flags().StringVar(&podManifestPath, "pod-manifest-path", "", "directory of static pod manifests (one pod per YAML or JSON file) the node runs and mirrors to the API server")
 	cmd.Flags().BoolVar(&cleanup, "cleanup", false, "remove the service proxy's iptables rules from this host and exit")
 	cmd.Flags().IntVarP(&verbosity, "v", "v", 0, "log verbosity: 0 info, 1 or more debug (with etcd's logs)")
 	return cmd
@@ -153,6 +155,8 @@ type node struct {
 	clusterCIDR   netip.Prefix
 	nodePortAddrs []netip.Prefix
 	overlay       string
+	// podManifestPath is the node's static pod directory.
+	podManifestPath string
 }
 
 // subnetFile is where the overlay writes subnet.env.
@@ -202,7 +206,8 @@ func run(ctx context.Context, out io.Writer, cfg cluster.MasterConfig, nd node) 
 			// client certificates of the cluster CA (the API server's).
 			ClientCAFile: m.NodeClientCAFile(),
 			// Pods' volumes live with the rest of the cluster's state.
-			RootDir: filepath.Join(m.Config().DataDir, "nodeagent"),
+			RootDir:         filepath.Join(m.Config().DataDir, "nodeagent"),
+			PodManifestPath: nd.podManifestPath,
 		}
 		ncfg.TLSCertFile, ncfg.TLSKeyFile = m.NodeServingCert(nd.name)
 		if ov != nil {

@@ -63,6 +63,7 @@ type flags struct {
 	kubeconfig, proxyKubeconfig, name, nodeIP, runtime string
 	tlsCertFile, tlsKeyFile, clientCAFile              string
 	proxyMode, overlay, clusterCIDR, dataDir, rootDir  string
+	podManifestPath                                    string
 	etcdServers, nodePortAddresses                     []string
 	agentPort, proxyPort, verbosity                    int
 	cleanup                                            bool
@@ -97,6 +98,7 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 	fs.StringSliceVar(&f.nodePortAddresses, "nodeport-addresses", nil, "CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	fs.StringVar(&f.dataDir, "data-dir", "./gantry-node", "directory for the node's state (subnet.env)")
 	fs.StringVar(&f.rootDir, "root-dir", "", "directory of the pods' volumes (the kubelet's --root-dir); default /var/lib/gantry/nodeagent/<node-name>")
+	fs.StringVar(&f.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests (one pod per YAML or JSON file) the node runs and mirrors to the API server")
 	fs.IntVar(&f.agentPort, "node-agent-port", 10250, "port of the node agent's HTTPS API (logs, exec); 0 picks a free one")
 	fs.StringVar(&f.tlsCertFile, "tls-cert-file", "", "serving certificate of the node agent's API (examples/master writes <data-dir>/nodes/<name>.crt); default: a self-signed one")
 	fs.StringVar(&f.tlsKeyFile, "tls-private-key-file", "", "private key of --tls-cert-file")
@@ -165,7 +167,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 		ProxyMode:    f.proxyMode, ClusterCIDR: cidr, NodePortAddresses: nodePortAddrs,
 		ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(f.proxyPort)),
 		TLSCertFile:       f.tlsCertFile, TLSKeyFile: f.tlsKeyFile,
-		RootDir: f.rootDir,
+		RootDir: f.rootDir, PodManifestPath: f.podManifestPath,
 	}
 	switch {
 	case f.clientCAFile != "":
