@@ -53,6 +53,9 @@ func (s *Server) subresources(res *Resource) []subresource {
 			subresource{"exec", corev1.SchemeGroupVersion.WithKind("PodExecOptions"), execVerbs, &corev1.PodExecOptions{}},
 		)
 	}
+	if isCoreNodes(res) {
+		out = append(out, subresource{"proxy", corev1.SchemeGroupVersion.WithKind("NodeProxyOptions"), nodeProxyVerbs, &corev1.NodeProxyOptions{}})
+	}
 	if isCoreServiceAccounts(res) && s.opts.TokenIssuer != nil {
 		out = append(out, subresource{"token", authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), createOnlyVerbs, &authenticationv1.TokenRequest{}})
 	}

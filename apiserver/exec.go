@@ -3,7 +3,6 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,24 +51,6 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resourc
 		target.Path, target.RawPath = "/"+target.Path, ""
 	}
 	target.RawQuery = r.URL.RawQuery
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			// The upgrade headers (Connection, Upgrade, Sec-WebSocket-*,
-			// X-Stream-Protocol-Version) pass; the client's credentials
-			// are for the API server, not the node agent.
-			pr.Out.URL = target
-			pr.Out.Host = target.Host
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del("Cookie")
-			pr.Out.Header.Del("Impersonate-User")
-			pr.Out.Header.Del("Impersonate-Group")
-		},
-		Transport:     transport,
-		FlushInterval: -1,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.writeError(w, r, apierrors.NewServiceUnavailable(fmt.Sprintf("reaching the node agent of %s: %v", pod.Spec.NodeName, err)))
-		},
-	}
-	proxy.ServeHTTP(w, r)
+	s.proxyToNodeAgent(w, r, pod.Spec.NodeName, target, transport)
 	return nil
 }

@@ -63,8 +63,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		}
 		return
 	}
-	if info.Subresource == "exec" {
-		if err := s.handleExec(w, r, res, info); err != nil {
+	if stream := streamingSubresource(info.Subresource); stream != nil {
+		if err := stream(s, w, r, res, info); err != nil {
 			s.writeError(w, r, err)
 		}
 		return
@@ -142,10 +142,24 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return getOnlyVerbs, isCorePods(res)
 	case "exec":
 		return execVerbs, isCorePods(res)
+	case "proxy":
+		return nodeProxyVerbs, isCoreNodes(res)
 	case "finalize":
 		return namespaceFinalize, isCoreNamespaces(res)
 	}
 	return nil, false
+}
+
+// streamingSubresource is the handler of a subresource that the API server
+// proxies to a node agent whatever the verb (exec, proxy), nil for others.
+func streamingSubresource(sub string) func(*Server, http.ResponseWriter, *http.Request, *Resource, requestInfo) error {
+	switch sub {
+	case "exec":
+		return (*Server).handleExec
+	case "proxy":
+		return (*Server).handleNodeProxy
+	}
+	return nil
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error {

@@ -39,9 +39,17 @@ func newOpenAPI(s *Server) *openAPI {
 	})}
 }
 
-// openAPIVerbs maps subresource verbs to the HTTP-level verbs of the documents.
+// openAPIVerbs maps subresource verbs to the HTTP-level verbs of the
+// documents, which describe get, create, update and patch of a subresource
+// only (nodes/proxy's delete is served but not documented).
 func openAPIVerbs(verbs []string) []string {
-	return verbs
+	var out []string
+	for _, v := range verbs {
+		if v != "delete" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (o *openAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,7 @@ type requestInfo struct {
 //	/api/v1/<resource>[/<name>[/<subresource>]]
 //	/api/v1/namespaces/<namespace>/<resource>[/<name>[/<subresource>]]
 //	/apis/<group>/<version>/...   (the same below the version)
+//	/api/v1/<resource>/<name>/proxy/<path>   (a proxy subresource and the path it proxies)
 //
 // It returns false for paths that are not resource requests (discovery,
 // health, ...). A leading /watch/ segment after the version is the legacy
@@ -56,7 +57,10 @@ func parseResourcePath(r *http.Request) (requestInfo, bool) {
 		info.Namespace = parts[1]
 		parts = parts[2:]
 	}
-	if len(parts) > 3 {
+	// <resource>/<name>/proxy/<path...> (nodes/proxy) carries a path of
+	// its own after the subresource.
+	proxyPath := len(parts) > 3 && parts[2] == "proxy"
+	if len(parts) > 3 && !proxyPath {
 		return info, false
 	}
 	info.Resource = parts[0]
@@ -67,7 +71,8 @@ func parseResourcePath(r *http.Request) (requestInfo, bool) {
 		info.Subresource = parts[2]
 	}
 
-	watch := legacyWatch || isTrue(r.URL.Query().Get("watch"))
+	// A proxied request's query is the proxied server's, not a watch.
+	watch := legacyWatch || (info.Subresource != "proxy" && isTrue(r.URL.Query().Get("watch")))
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {
