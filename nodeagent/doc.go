@@ -55,5 +55,66 @@
 // (flock) while its agent keeps it, so agents sharing a root directory by
 // mistake never remove each other's pods. Secrets are written under the
 // private (0750) pods directory and never logged. Security contexts'
-// fsGroup and runAsUser do not change file ownership.
+// fsGroup and runAsUser do not change file ownership.//
+// # Static pods
+//
+// With Options.PodManifestPath (the kubelet's --pod-manifest-path), the
+// agent runs the pods described by the files of that directory, one v1
+// Pod per YAML or JSON file (files whose names start with a dot are
+// skipped; a file that is no valid pod is logged and runs nothing). The
+// directory is read at start and every FileCheckFrequency. Each static
+// pod runs on this node as <name>-<node> (namespace "default" unless the
+// manifest names one), defaulted as the API server would, with a UID and
+// kubernetes.io/config.hash computed from the manifest, its path and the
+// node, and kubernetes.io/config.source "file". A changed manifest (a new
+// hash) stops the old pod and starts the new one; a removed file stops its
+// pod. Stopping runs preStop hooks within the pod's grace period.
+//
+// Static pods are the agent's own: they start before the node registers
+// (but Run still fails when the first registration does), and once
+// running they are restarted per their restartPolicy with or without the
+// API server. Their status is kept by the agent and shown on a mirror
+// pod: a copy of the static pod on the API server, annotated
+// kubernetes.io/config.mirror with the hash and owned by the Node, which
+// the NodeRestriction admission lets a node create for itself only. A
+// mirror pod that is deleted (or carries an old hash) is made anew; a
+// mirror pod whose static pod is gone is deleted; a mirror pod never runs.
+// Static pods may not use service accounts (mirror pods may not), and
+// should not refer to API objects: config maps and secrets are read
+// through the API server like any pod's.
+//
+// # Lifecycle hooks
+//
+// A container's postStart hook (exec, httpGet or sleep) runs once it has
+// started, for at most the pod's grace period; if it fails, the container
+// is stopped (a FailedPostStartHook event says why) and restarts as its
+// restart policy says. A preStop hook runs before a running container is
+// stopped (pod deletion, a failed liveness probe, a static pod going),
+// within the grace period: the stop gets what the hook left, at least 2s.
+// A failing preStop hook is reported (FailedPreStopHook) and the container
+// stops all the same. With a zero grace period no preStop hook runs.
+//
+// # Images
+//
+// Images are pulled per imagePullPolicy with the credentials of the pod's
+// imagePullSecrets (kubernetes.io/dockerconfigjson and
+// kubernetes.io/dockercfg secrets, read by name, matched to the image's
+// registry and repository path, the most specific first). A missing or
+// malformed secret is reported (FailedToRetrieveImagePullSecret) and the
+// pull goes on without it. A failed pull shows ErrImagePull, then
+// ImagePullBackOff while it is not tried again: BackOff doubling up to
+// MaxBackOff, per container.
+//
+// # Garbage collection
+//
+// Every ContainerGCInterval the agent removes exited containers of its
+// pods beyond MaxPerPodContainer per container of a pod (default 1) and
+// MaxContainers on the node, oldest first, never younger than
+// MinimumGCAge, and never the newest attempt of a container (its status
+// and restart count come from it). Containers of deleted pods go with
+// their sandboxes at the next housekeeping. Unused images are not
+// collected: the runtime interface reports neither the image filesystem's
+// usage nor when an image was last used, which the kubelet's threshold
+// based image GC (--image-gc-high-threshold) needs; remove images with
+// the runtime's own tools.
 package nodeagent
