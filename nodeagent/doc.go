@@ -55,7 +55,8 @@
 // (flock) while its agent keeps it, so agents sharing a root directory by
 // mistake never remove each other's pods. Secrets are written under the
 // private (0750) pods directory and never logged. Security contexts'
-// fsGroup and runAsUser do not change file ownership.//
+// fsGroup and runAsUser do not change file ownership.
+//
 // # Static pods
 //
 // With Options.PodManifestPath (the kubelet's --pod-manifest-path), the
