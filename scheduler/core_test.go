@@ -341,3 +341,42 @@ func TestNumFeasibleNodesToFind(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueUpdatesInFlight: a pod updated while in its attempt is not
+// queued twice; a status-only update leaves it unschedulable, a spec
+// change retries it, a deletion drops it.
+func TestQueueUpdatesInFlight(t *testing.T) {
+	tests := []struct {
+		name       string
+		during     func(q *scheduler.Queue, p *corev1.Pod)
+		wantActive int
+		wantUnsch  int
+	}{
+		{"status only", func(q *scheduler.Queue, p *corev1.Pod) {
+			n := p.DeepCopy()
+			n.Status.NominatedNodeName = "n1"
+			q.Update(p, n)
+		}, 0, 1},
+		{"spec changed", func(q *scheduler.Queue, p *corev1.Pod) {
+			n := p.DeepCopy()
+			n.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+			q.Update(p, n)
+		}, 1, 0},
+		{"deleted", func(q *scheduler.Queue, p *corev1.Pod) { q.Delete(p) }, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := scheduler.NewQueue(scheduler.QueueOptions{Now: clocktesting.NewFakeClock(benchStart).Now})
+			q.Add(qpod("p", 0))
+			qp := q.TryPop()
+			cycle := q.SchedulingCycle()
+			tc.during(q, qp.Pod)
+			a, _, _ := q.Len()
+			require.Equal(t, 0, a, "not queued twice while in flight")
+			q.AddUnschedulable(qp, cycle, false)
+			a, _, u := q.Len()
+			assert.Equal(t, tc.wantActive, a)
+			assert.Equal(t, tc.wantUnsch, u)
+		})
+	}
+}

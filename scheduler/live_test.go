@@ -28,7 +28,14 @@ func startCluster(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	st := memory.New(memory.Options{})
 	t.Cleanup(func() { st.Close() })
-	srv, err := apiserver.New(apiserver.Options{Store: st})
+	return serveAPI(t, apiserver.Options{Store: st})
+}
+
+// serveAPI serves an API server with opts (Store set) over HTTP and
+// returns a client.
+func serveAPI(t testing.TB, opts apiserver.Options) kubernetes.Interface {
+	t.Helper()
+	srv, err := apiserver.New(opts)
 	require.NoError(t, err)
 	require.NoError(t, srv.EnsureSystemObjects(context.Background()))
 	hs := httptest.NewServer(srv)

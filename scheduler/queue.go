@@ -59,12 +59,21 @@ type Queue struct {
 	// inFlight maps popped pods to the scheduling cycle they were popped
 	// in; events holds the events since the oldest of them.
 	inFlight  map[types.UID]int64
+	updated   map[types.UID]inFlightUpdate // pods updated while in flight
 	events    []queuedEvent
 	pruneMark int
 
 	seq             uint64
 	schedulingCycle int64
 	closed          bool
+}
+
+// inFlightUpdate is the latest object of a pod updated in flight, and
+// whether any of those updates changed more than its status.
+type inFlightUpdate struct {
+	pod     *corev1.Pod
+	changed bool
+	deleted bool // deleted (or bound elsewhere): do not queue it again
 }
 
 // queuedEvent is an event that arrived while pods were in flight.
@@ -140,15 +149,28 @@ func NewQueue(opts QueueOptions) *Queue {
 		unschedulable: map[types.UID]*QueuedPodInfo{},
 		where:         map[types.UID]*QueuedPodInfo{},
 		inFlight:      map[types.UID]int64{},
+		updated:       map[types.UID]inFlightUpdate{},
 	}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// Add adds a new pending pod to the active queue (or updates it).
+// Add adds a new pending pod to the active queue (or updates it). A pod
+// in flight is not added twice: the new object is kept for when its
+// attempt ends (see AddUnschedulable).
 func (q *Queue) Add(pod *corev1.Pod) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.addLocked(pod, true)
+}
+
+func (q *Queue) addLocked(pod *corev1.Pod, changed bool) {
+	if _, ok := q.inFlight[pod.UID]; ok {
+		if u := q.updated[pod.UID]; !u.deleted {
+			q.updated[pod.UID] = inFlightUpdate{pod: pod, changed: changed || u.changed}
+		}
+		return
+	}
 	if qp, ok := q.where[pod.UID]; ok {
 		qp.PodInfo = NewPodInfo(pod)
 		if qp.index >= 0 {
@@ -185,13 +207,13 @@ func (q *Queue) pushActive(qp *QueuedPodInfo) {
 // nominatedNodeName) leaves it where it is.
 func (q *Queue) Update(old, pod *corev1.Pod) {
 	q.mu.Lock()
-	if qp, ok := q.unschedulable[pod.UID]; ok && old != nil && !podChangedForScheduling(old, pod) {
+	defer q.mu.Unlock()
+	changed := old == nil || podChangedForScheduling(old, pod)
+	if qp, ok := q.unschedulable[pod.UID]; ok && !changed {
 		qp.PodInfo = NewPodInfo(pod)
-		q.mu.Unlock()
 		return
 	}
-	q.mu.Unlock()
-	q.Add(pod)
+	q.addLocked(pod, changed)
 }
 
 // podChangedForScheduling reports whether anything but status and
@@ -207,6 +229,9 @@ func (q *Queue) Delete(pod *corev1.Pod) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.unschedulable, pod.UID)
+	if _, ok := q.inFlight[pod.UID]; ok {
+		q.updated[pod.UID] = inFlightUpdate{deleted: true}
+	}
 	qp, ok := q.where[pod.UID]
 	if !ok {
 		return
@@ -281,6 +306,7 @@ func (q *Queue) Done(uid types.UID) {
 // the log doubled) those before the oldest pod's cycle.
 func (q *Queue) doneLocked(uid types.UID) {
 	delete(q.inFlight, uid)
+	delete(q.updated, uid)
 	if len(q.inFlight) == 0 {
 		clear(q.events)
 		q.events = q.events[:0]
@@ -336,6 +362,16 @@ func (q *Queue) AddUnschedulable(qp *QueuedPodInfo, podCycle int64, errored bool
 	}
 	if _, ok := q.unschedulable[uid]; ok {
 		return
+	}
+	if u, ok := q.updated[uid]; ok {
+		if u.deleted {
+			return
+		}
+		qp.PodInfo = NewPodInfo(u.pod)
+		if u.changed {
+			q.pushActive(qp) // its own change may be what it needed
+			return
+		}
 	}
 	now := q.opts.Now()
 	qp.backoffExpiry = now.Add(q.BackoffDuration(qp.Attempts))

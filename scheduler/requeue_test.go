@@ -93,8 +93,8 @@ func TestRequeueOnClusterEvents(t *testing.T) {
 		// change is the event that lets it fit.
 		change func(t *testing.T, cs kubernetes.Interface)
 		node   string // where p must land
-		// attempts until p is bound; 0 means 2 (one failure, one after
-		// the event).
+		// most attempts until p is bound; 0 means 2 (one failure, one
+		// after the event).
 		attempts int
 	}{
 		{
@@ -133,7 +133,8 @@ func TestRequeueOnClusterEvents(t *testing.T) {
 			change: func(t *testing.T, cs kubernetes.Interface) { createNode(t, cs, liveNode("n2", nil)) },
 			node:   "n2",
 			// The node is created, then its status (allocatable) is
-			// written: each may help, and the pod only fits after both.
+			// written: each may help, and the pod only fits after both
+			// (one attempt between them if it comes in between).
 			attempts: 3,
 		},
 		{
@@ -226,9 +227,9 @@ func TestRequeueOnClusterEvents(t *testing.T) {
 				want = 2
 			}
 			tc.change(t, cs)
-			waitWithin(t, atOnce, "the pod is scheduled", func() bool { return boundTo(t, cs, "p") != "" && attempts("p") >= want })
+			waitWithin(t, atOnce, "the pod is scheduled", func() bool { return boundTo(t, cs, "p") != "" && attempts("p") >= 2 })
 			require.Equal(t, tc.node, boundTo(t, cs, "p"))
-			require.Equal(t, want, attempts("p"))
+			require.LessOrEqual(t, attempts("p"), want)
 		})
 	}
 }
