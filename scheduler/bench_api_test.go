@@ -8,10 +8,16 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/scheduler"
 	"github.com/gantryhq/gantry/scheduler/plugins"
+	etcdstore "github.com/gantryhq/gantry/store/etcd"
+	"github.com/gantryhq/gantry/store/etcd/etcdtest"
 )
 
 func parallel(n, workers int, fn func(i int) error) error {
@@ -50,15 +56,76 @@ func parallel(n, workers int, fn func(i int) error) error {
 func BenchmarkSchedulingAPIServer(b *testing.B) {
 	for _, nodes := range []int{500, 5000} {
 		b.Run(fmt.Sprintf("%dNodes", nodes), func(b *testing.B) {
-			benchmarkAPIServer(b, nodes, 1000)
+			benchmarkAPIServer(b, startCluster(b), nodes, 1000)
 		})
 	}
 }
 
-func benchmarkAPIServer(b *testing.B, numNodes, numPlaced int) {
+// BenchmarkSchedulingEtcd is SchedulingBasic through the API server on a
+// real (embedded) etcd, as a master runs it: the same steps as
+// BenchmarkSchedulingAPIServer, every write a transaction in etcd and
+// every read a watch event from it. etcd runs as etcdtest starts it for
+// tests (no fsync, fast ticks): disk latency is not measured. Each
+// sub-benchmark also schedules b.N pods in process (framework and cache,
+// fake binder) on the same cluster shape first and reports the ratio as
+// x-in-process, so the figure can be read on a shared, noisy machine.
+func BenchmarkSchedulingEtcd(b *testing.B) {
+	for _, nodes := range []int{500, 5000} {
+		b.Run(fmt.Sprintf("%dNodes", nodes), func(b *testing.B) {
+			base := inProcessRate(b, nodes, 1000, b.N)
+			e := etcdtest.StartEmbedded(b, etcdstore.EmbeddedOptions{})
+			st, err := e.NewStore(etcdstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { st.Close() })
+			rate := benchmarkAPIServer(b, serveAPI(b, apiserver.Options{Store: st}), nodes, 1000)
+			b.ReportMetric(base, "in-process-pods/s")
+			b.ReportMetric(rate/base, "x-in-process")
+		})
+	}
+}
+
+// inProcessRate schedules n pods in process on numNodes nodes with
+// numPlaced pods placed and returns pods per second.
+func inProcessRate(b *testing.B, numNodes, numPlaced, n int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	s, err := scheduler.New(scheduler.Options{
+		Registry: plugins.NewRegistry(),
+		Profiles: []scheduler.Profile{plugins.DefaultProfile(scheduler.DefaultSchedulerName)},
+		Binder:   scheduler.BinderFunc(func(context.Context, *corev1.Pod, string) error { return nil }),
+		Clock:    clocktesting.NewFakeClock(benchStart),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < numNodes; i++ {
+		s.Cache.AddNode(benchNode(i))
+	}
+	for i := 0; i < numPlaced; i++ {
+		p := benchPod("placed", i)
+		p.Spec.NodeName = fmt.Sprintf("node-%d", i%numNodes)
+		s.Cache.AddPod(p)
+	}
+	pods := make([]*corev1.Pod, n)
+	for i := range pods {
+		pods[i] = benchPod("measured", i)
+	}
+	start := time.Now()
+	for _, p := range pods {
+		s.Queue.Add(p)
+	}
+	for s.ScheduleOne(ctx) {
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// benchmarkAPIServer runs SchedulingBasic against the API server behind
+// cs and returns (and reports) pods/s.
+func benchmarkAPIServer(b *testing.B, cs kubernetes.Interface, numNodes, numPlaced int) float64 {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cs := startCluster(b)
 	createNodes := func(i int) error {
 		n := benchNode(i)
 		n.UID = ""
@@ -119,7 +186,9 @@ func benchmarkAPIServer(b *testing.B, numNodes, numPlaced int) {
 		b.Fatalf("scheduled %d of %d (failed attempts %d)", scheduled.Load(), b.N, failed.Load())
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "pods/s")
+	return rate
 }
 
 func waitUntil(d time.Duration, cond func() bool) error {
