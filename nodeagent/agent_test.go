@@ -27,14 +27,14 @@ import (
 	"github.com/gantryhq/gantry/runtime/runtimetest"
 )
 
-func apiServer(t *testing.T) kubernetes.Interface {
+func apiServer(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	return apiservertest.Start(t, apiserver.Options{}).Client
 }
 
 // dockerRuntime is a Docker runtime that sees only what this test creates,
 // and removes it all when the test ends.
-func dockerRuntime(t *testing.T, node string) runtime.Runtime {
+func dockerRuntime(t testing.TB, node string) runtime.Runtime {
 	t.Helper()
 	cli := runtimetest.DockerClient(t)
 	runtimetest.EnsureImages(context.Background(), t, cli)

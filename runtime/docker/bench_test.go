@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,44 +142,15 @@ func bareRun(ctx context.Context, b *testing.B, cli client.APIClient, netns stri
 	return bareRunImage(ctx, b, cli, images.Busybox, []string{"sleep", "3600"}, ipc, netns, labels)
 }
 
-// It returns the container's ID and when its creation was done.
+// bareRunImage creates and starts image straight through the Docker API.
 func bareRunImage(ctx context.Context, b *testing.B, cli client.APIClient, image string, cmd []string, ipc container.IpcMode, netMode string, labels map[string]string) (string, time.Time) {
 	b.Helper()
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: image, Cmd: cmd, Labels: labels},
-		HostConfig: &container.HostConfig{IpcMode: ipc, NetworkMode: container.NetworkMode(netMode)},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	created := time.Now()
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	return res.ID, created
+	return runtimetest.DockerRun(ctx, b, cli, &container.Config{Image: image, Cmd: cmd, Labels: labels},
+		&container.HostConfig{IpcMode: ipc, NetworkMode: container.NetworkMode(netMode)})
 }
 
-// removeLabelled force-removes every container with label (key=value).
-func removeLabelled(cli client.APIClient, label string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
-	if err != nil {
-		return
-	}
-	for _, c := range res.Items {
-		_, _ = cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
-	}
-}
-
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+var (
+	percentile     = runtimetest.Percentile
+	ms             = runtimetest.Millis
+	removeLabelled = runtimetest.RemoveLabelled
+)
