@@ -221,6 +221,8 @@ type Agent struct {
 	pulls  pullBackoff
 	// nodeUID is the Node's UID, the mirror pods' owner.
 	nodeUID atomic.Value // types.UID
+	// metrics are served at /metrics (metrics.go); rt is instrumented.
+	metrics *agentMetrics
 }
 
 // New validates opts and returns an Agent.
@@ -235,6 +237,8 @@ func New(opts Options) (*Agent, error) {
 		port:    opts.Port,
 		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity), opts.SyncInterval),
 	}
+	a.metrics = newMetrics(opts.Runtime, opts.Clock)
+	a.rt = a.metrics.instrument(opts.Runtime)
 	if opts.PodManifestPath != "" {
 		a.static = newStaticPods(opts.PodManifestPath, opts.NodeName)
 	}
@@ -338,7 +342,9 @@ func (a *Agent) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer a.queue.Done(key)
+	start := a.clock.Now()
 	after, err := a.syncPod(ctx, key)
+	a.metrics.observeSync(a.clock.Since(start), err)
 	switch {
 	case err != nil && ctx.Err() == nil:
 		if apierrors.IsConflict(err) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -31,6 +32,7 @@ const DefaultPort = 10250
 //	GET /pods                                     the pods bound to this node
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
 //	GET|POST /exec/{namespace}/{pod}/{container}?command=&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
+//	GET /metrics                                  Prometheus metrics (see Agent.Metrics)
 //
 // With Options.Authenticator and Authorizer, every path but /healthz is
 // guarded like the kubelet's port 10250 with --anonymous-auth=false and
@@ -38,10 +40,11 @@ const DefaultPort = 10250
 // client certificate or bearer token that does not verify, gets 401; an
 // authenticated user gets 403 (with the authorizer's reason) unless
 // allowed the verb on nodes/<subresource> of this node (see
-// RequestAttributes; these paths are all nodes/proxy). /healthz stays
-// open, for probes and load balancers, and says no more than whether the
-// runtime answers (the kubelet serves its health on a separate local
-// port instead). Errors are Kubernetes Status objects.
+// RequestAttributes; /metrics is nodes/metrics, the other paths
+// nodes/proxy). /healthz stays open, for probes and load balancers, and
+// says no more than whether the runtime answers (the kubelet serves its
+// health on a separate local port instead). Errors are Kubernetes Status
+// objects.
 //
 // It is only useful while Run runs (it reads the agent's pod cache).
 func (a *Agent) Handler() http.Handler {
@@ -57,6 +60,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /pods", a.servePods)
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.serveLogs)
 	mux.HandleFunc("/exec/{namespace}/{pod}/{container}", a.serveExec)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
+	}))
 	if a.opts.Authenticator == nil {
 		return mux
 	}

@@ -18,10 +18,14 @@ var everything = labels.Everything()
 // writes it when it changed.
 func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, state *podState, waiting map[string]*corev1.ContainerStateWaiting) error {
 	status := a.podStatus(pod, state, waiting)
+	started := pod.Status.Phase != corev1.PodRunning && status.Phase == corev1.PodRunning
 	if a.static.isStatic(pod) {
 		// The agent keeps a static pod's status; its mirror pod shows it.
 		pod.Status = status
 		a.static.setStatus(pod)
+		if started {
+			a.metrics.podRunning(pod)
+		}
 		return nil
 	}
 	if reflect.DeepEqual(status, pod.Status) {
@@ -29,6 +33,9 @@ func (a *Agent) updateStatus(ctx context.Context, pod *corev1.Pod, state *podSta
 	}
 	pod.Status = status
 	_, err := a.cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	if err == nil && started {
+		a.metrics.podRunning(pod)
+	}
 	return err
 }
 

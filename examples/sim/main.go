@@ -4,8 +4,9 @@
 //	sim --nodes 50 --jobs 2000 --seed 1 --out results/
 //	sim --trace trace.csv --candidates default,most-allocated,most-pods
 //
-// With --out it writes results.csv, samples.csv, results.json and
-// utilisation.svg; for a seed these files are identical on every run.
+// With --out it writes results.csv, samples.csv, results.json and the
+// utilisation chart as utilisation.svg and utilisation.png; for a seed
+// these files are identical on every run.
 package main
 
 import (
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	tracePath := fs.String("trace", "", "trace file (.csv or .jsonl); empty generates one")
 	saveTrace := fs.String("save-trace", "", "write the trace used as CSV here")
 	cands := fs.String("candidates", "default,most-allocated,most-pods", "comma-separated candidates")
-	out := fs.String("out", "", "directory for results.csv, samples.csv, results.json, utilisation.svg")
+	out := fs.String("out", "", "directory for results.csv, samples.csv, results.json, utilisation.svg, utilisation.png")
 	wall := fs.Bool("wall", true, "also print wall-clock decision latency (not reproducible)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -139,7 +140,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	for name, write := range map[string]func(io.Writer, []*sim.Result) error{
-		"results.csv": sim.WriteCSV, "samples.csv": sim.WriteSamplesCSV, "results.json": sim.WriteJSON, "utilisation.svg": sim.WriteSVG,
+		"results.csv": sim.WriteCSV, "samples.csv": sim.WriteSamplesCSV, "results.json": sim.WriteJSON, "utilisation.svg": sim.WriteSVG, "utilisation.png": sim.WritePNG,
 	} {
 		f, err := os.Create(filepath.Join(*out, name))
 		if err != nil {

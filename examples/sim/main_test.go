@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,7 +19,7 @@ func TestRunReproducible(t *testing.T) {
 		require.NoError(t, run(context.Background(), []string{"--nodes", "6", "--jobs", "150", "--seed", "5", "--wall=false",
 			"--out", dir, "--save-trace", filepath.Join(dir, "trace.csv")}, &out))
 		got := map[string]string{"stdout": out.String()}
-		for _, n := range []string{"results.csv", "samples.csv", "results.json", "utilisation.svg", "trace.csv"} {
+		for _, n := range []string{"results.csv", "samples.csv", "results.json", "utilisation.svg", "utilisation.png", "trace.csv"} {
 			b, err := os.ReadFile(filepath.Join(dir, n))
 			require.NoError(t, err)
 			got[n] = string(b)
@@ -29,6 +30,7 @@ func TestRunReproducible(t *testing.T) {
 	assert.Equal(t, a, b)
 	assert.Contains(t, a["stdout"], "most-allocated")
 	assert.Contains(t, a["utilisation.svg"], "<polyline")
+	assert.True(t, strings.HasPrefix(a["utilisation.png"], "\x89PNG\r\n"), "utilisation.png is a PNG")
 
 	// Replaying the saved trace gives the same numbers.
 	dir := t.TempDir()

@@ -62,7 +62,9 @@ func TestQueueingHints(t *testing.T) {
 	plain := hintNode(nil)
 	small := hintNode(func(n *corev1.Node) { n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("500m") })
 	ssd := hintNode(func(n *corev1.Node) { n.Labels["disk"] = "ssd" })
-	withPort := hintPod(func(p *corev1.Pod) { p.Spec.Containers[0].Ports = []corev1.ContainerPort{{HostPort: 80, ContainerPort: 80}} })
+	withPort := hintPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{HostPort: 80, ContainerPort: 80}}
+	})
 	other := hintPod(func(p *corev1.Pod) { p.Name, p.UID = "other", "other" })
 	otherPort := hintPod(func(p *corev1.Pod) {
 		p.Name, p.UID = "other", "other"

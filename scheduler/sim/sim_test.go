@@ -3,6 +3,9 @@ package sim_test
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/color"
+	"image/png"
 	"testing"
 	"time"
 
@@ -50,6 +53,7 @@ func render(t *testing.T, seed uint64) []byte {
 	require.NoError(t, sim.WriteSamplesCSV(&b, res))
 	require.NoError(t, sim.WriteJSON(&b, res))
 	require.NoError(t, sim.WriteSVG(&b, res))
+	require.NoError(t, sim.WritePNG(&b, res))
 	require.NoError(t, sim.WriteTable(&b, res, false))
 	for _, r := range res {
 		assert.Equal(t, r.Jobs, r.Scheduled+r.Unschedulable, "every job placed (preempted jobs are not retried) or left pending: %s", r.Name)
@@ -100,4 +104,27 @@ func TestTraceRoundTrip(t *testing.T) {
 	}
 	_, err := sim.ReadCSV(bytes.NewBufferString("bad\n"))
 	assert.Error(t, err)
+}
+
+// TestWritePNG: the chart decodes as an 800x400 PNG with each run's line
+// colour in it.
+func TestWritePNG(t *testing.T) {
+	tr := sim.Generate(5, sim.GenerateOptions{Jobs: 100, MeanInterarrival: 100 * time.Millisecond, MeanDuration: 10 * time.Second})
+	cfg := sim.Config{Cluster: sim.UniformCluster(4, 4000, 16384, 110), Trace: tr, Seed: 5, SampleEvery: time.Second}
+	res, err := sim.Compare(context.Background(), cfg, candidates()[:2])
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, sim.WritePNG(&b, res))
+	img, err := png.Decode(&b)
+	require.NoError(t, err)
+	require.Equal(t, image.Rect(0, 0, 800, 400), img.Bounds())
+	colours := map[color.NRGBA]int{}
+	for y := 0; y < 400; y++ {
+		for x := 0; x < 800; x++ {
+			colours[color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)]++
+		}
+	}
+	assert.Greater(t, colours[color.NRGBA{0x1f, 0x77, 0xb4, 255}], 100, "first run's line")
+	assert.Greater(t, colours[color.NRGBA{0xd6, 0x27, 0x28, 255}], 100, "second run's line")
+	assert.Greater(t, colours[color.NRGBA{0, 0, 0, 255}], 1000, "axes and labels")
 }
