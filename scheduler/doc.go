@@ -20,7 +20,13 @@
 //     and Snapshot (NodeInfo per node with requested sums, pod count,
 //     ports, images; refreshed incrementally).
 //   - Queue: an active heap ordered by QueueSort, exponential back-off
-//     (1s..10s) and unschedulable pods moved back by cluster events.
+//     (1s..10s) for pods that failed with an error, and unschedulable pods
+//     that wait for a cluster event (ClusterEvent: a node added, cordoned
+//     or uncordoned, tainted, relabelled or resized; an assigned pod
+//     added, deleted, relabelled or shrunk) and go back to the active
+//     queue at once when a plugin that rejected them says the event may
+//     help (EnqueueExtensions, QueueingHintFn). A node's heartbeat is no
+//     event.
 //   - Scheduler: the scheduling cycle (parallel filtering on a
 //     GOMAXPROCS-sized pool, an adaptive share of nodes to find as in
 //     kube-scheduler's percentageOfNodesToScore, scoring, preemption via

@@ -201,6 +201,28 @@ func TestFilters(t *testing.T) {
 			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
 			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("a"), podLabels("app", "w"))},
 			map[string]string{"a": "", "b": ""}},
+		// Two zones with one pod each: skew allows either. With minDomains
+		// 3 and only two domains the global minimum counts as 0, so a
+		// zone that already has one pod is full at maxSkew 1.
+		{"topology spread: minDomains above the domains there are", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w"), spreadOnZone(nil, nil), func(p *corev1.Pod) { p.Spec.TopologySpreadConstraints[0].MinDomains = ptr.To[int32](3) }),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("b"), podLabels("app", "w"))},
+			map[string]string{"a": plugins.ReasonTopologySpread, "b": plugins.ReasonTopologySpread}},
+		{"topology spread: minDomains met", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w"), spreadOnZone(nil, nil), func(p *corev1.Pod) { p.Spec.TopologySpreadConstraints[0].MinDomains = ptr.To[int32](2) }),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w")), pod("y", on("b"), podLabels("app", "w"))},
+			map[string]string{"a": "", "b": ""}},
+		// matchLabelKeys [rev]: only pods of the pod's own revision count,
+		// so revision 1's pile on zone 1 does not push revision 2 away.
+		{"topology spread: matchLabelKeys counts only the same revision", plugins.PodTopologySpreadName,
+			pod("p", podLabels("app", "w", "rev", "2"), spreadOnZone(nil, nil), func(p *corev1.Pod) {
+				p.Spec.TopologySpreadConstraints[0].MatchLabelKeys = []string{"rev"}
+			}),
+			[]*corev1.Node{node("a", labels("zone", "1")), node("b", labels("zone", "2"))},
+			[]*corev1.Pod{pod("x", on("a"), podLabels("app", "w", "rev", "1")), pod("y", on("a"), podLabels("app", "w", "rev", "1")), pod("z", on("b"), podLabels("app", "w", "rev", "2"))},
+			map[string]string{"a": "", "b": plugins.ReasonTopologySpread}},
 		{"pod affinity", plugins.InterPodAffinityName, pod("p", func(p *corev1.Pod) {
 			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
 				TopologyKey: "zone", LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}}}

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/gantryhq/gantry/scheduler"
 )
@@ -50,6 +51,9 @@ type spreadConstraint struct {
 	selector    labels.Selector
 	// honorAffinity and honorTaints are the node inclusion policies.
 	honorAffinity, honorTaints bool
+	// minDomains: with fewer eligible domains, the global minimum counts
+	// as 0 (DoNotSchedule constraints only; 0 means unset).
+	minDomains int
 }
 
 type spreadState struct {
@@ -98,8 +102,12 @@ func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction
 		if err != nil {
 			return nil, fmt.Errorf("pod %q: topology spread selector: %w", pod.Namespace+"/"+pod.Name, err)
 		}
+		minDomains := 0
+		if c.MinDomains != nil && when == corev1.DoNotSchedule {
+			minDomains = int(*c.MinDomains)
+		}
 		out = append(out, spreadConstraint{
-			maxSkew: int64(c.MaxSkew), topologyKey: c.TopologyKey, selector: sel,
+			maxSkew: int64(c.MaxSkew), topologyKey: c.TopologyKey, selector: sel, minDomains: minDomains,
 			honorAffinity: c.NodeAffinityPolicy == nil || *c.NodeAffinityPolicy == corev1.NodeInclusionPolicyHonor,
 			honorTaints:   c.NodeTaintsPolicy != nil && *c.NodeTaintsPolicy == corev1.NodeInclusionPolicyHonor,
 		})
@@ -107,9 +115,26 @@ func parseConstraints(pod *corev1.Pod, when corev1.UnsatisfiableConstraintAction
 	return out, nil
 }
 
-// spreadSelector is the constraint's label selector.
-func spreadSelector(_ *corev1.Pod, c *corev1.TopologySpreadConstraint) (labels.Selector, error) {
-	return metav1.LabelSelectorAsSelector(c.LabelSelector)
+// spreadSelector is the constraint's label selector, narrowed by
+// matchLabelKeys to the pods that share the pod's values of those keys
+// (keys the pod does not have are ignored).
+func spreadSelector(pod *corev1.Pod, c *corev1.TopologySpreadConstraint) (labels.Selector, error) {
+	sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+	if err != nil || len(c.MatchLabelKeys) == 0 {
+		return sel, err
+	}
+	for _, k := range c.MatchLabelKeys {
+		v, ok := pod.Labels[k]
+		if !ok {
+			continue
+		}
+		req, err := labels.NewRequirement(k, selection.Equals, []string{v})
+		if err != nil {
+			return nil, fmt.Errorf("matchLabelKeys %q: %w", k, err)
+		}
+		sel = sel.Add(*req)
+	}
+	return sel, nil
 }
 
 // toleratesNode reports whether pod tolerates every NoSchedule and
@@ -231,6 +256,9 @@ func (p *PodTopologySpread) Filter(_ context.Context, cs *scheduler.CycleState, 
 			return scheduler.NewStatus(scheduler.UnschedulableAndUnresolvable, ReasonTopologySpreadMissingLabel)
 		}
 		minCount := st.mins[i]
+		if c.minDomains > 0 && len(st.counts[i]) < c.minDomains {
+			minCount = 0
+		}
 		self := int64(0)
 		if c.selector.Matches(labels.Set(pod.Labels)) {
 			self = 1
