@@ -16,13 +16,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 )
 
@@ -106,6 +110,7 @@ type Manager struct {
 	extra   []Runnable
 	started bool
 	addr    net.Addr
+	events  record.EventBroadcaster // made on first use
 }
 
 // NewManager validates opts and returns a Manager.
@@ -191,6 +196,25 @@ func (m *Manager) Metrics() *Metrics { return m.metrics }
 
 // Handler serves /healthz, /livez, /readyz and /metrics.
 func (m *Manager) Handler() http.Handler { return m.handler }
+
+// EventRecorder returns a recorder of core/v1 Events (what kubectl
+// describe lists) from component, e.g. "replicaset-controller". Events are
+// sent to the API server asynchronously, aggregated and rate-limited by
+// client-go's correlator, while the manager runs its controllers; events
+// recorded before are queued, and those after Start returns are dropped.
+// Safe for concurrent use.
+func (m *Manager) EventRecorder(component string) record.EventRecorder {
+	return m.broadcaster().NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+}
+
+func (m *Manager) broadcaster() record.EventBroadcaster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.events == nil {
+		m.events = record.NewBroadcaster()
+	}
+	return m.events
+}
 
 // IsLeader reports whether the controllers are running (always true once
 // started without leader election).
@@ -292,6 +316,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	ctx = WithLogger(ctx, m.log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer m.broadcaster().Shutdown()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -390,6 +415,8 @@ func (m *Manager) run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	sink := m.broadcaster().StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.opts.Client.CoreV1().Events("")})
+	defer sink.Stop()
 	m.factory.Start(ctx.Done())
 	m.leader.Store(true)
 	m.gauge.Set(1)

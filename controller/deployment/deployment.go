@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -68,6 +69,9 @@ type Options struct {
 	// Workers defaults to 5.
 	Workers int
 	Metrics *controller.Metrics
+	// Recorder receives the Deployment's ScalingReplicaSet events; nil
+	// means none (Manager.EventRecorder sends them to the API server).
+	Recorder record.EventRecorder
 }
 
 // Reconciler is the Deployment reconcile logic.
@@ -77,6 +81,7 @@ type Reconciler struct {
 	rss    appslisters.ReplicaSetLister
 	rsInf  cache.SharedIndexInformer
 	clock  clock.WithTicker
+	rec    record.EventRecorder
 }
 
 var _ controller.Reconciler = (*Reconciler)(nil)
@@ -92,7 +97,11 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 5
 	}
-	r := &Reconciler{client: opts.Client, ds: opts.Deployments.Lister(), rss: opts.ReplicaSets.Lister(), rsInf: opts.ReplicaSets.Informer(), clock: opts.Clock}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
+	}
+	r := &Reconciler{client: opts.Client, ds: opts.Deployments.Lister(), rss: opts.ReplicaSets.Lister(), rsInf: opts.ReplicaSets.Informer(),
+		clock: opts.Clock, rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.rsInf); err != nil {
 		return nil, fmt.Errorf("deployment: %w", err)
 	}
@@ -131,7 +140,8 @@ func New(opts Options) (*controller.Controller, error) {
 func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return New(Options{Client: m.Client(), Deployments: f.Apps().V1().Deployments(), ReplicaSets: f.Apps().V1().ReplicaSets(), Clock: m.Clock(), Metrics: m.Metrics()})
+		return New(Options{Client: m.Client(), Deployments: f.Apps().V1().Deployments(), ReplicaSets: f.Apps().V1().ReplicaSets(), Clock: m.Clock(), Metrics: m.Metrics(),
+			Recorder: m.EventRecorder("deployment-controller")})
 	}})
 }
 
@@ -401,6 +411,9 @@ func (r *Reconciler) getNew(ctx context.Context, d *appsv1.Deployment, rsList []
 	if err != nil {
 		return nil, nil, fmt.Errorf("create replicaset %q: %w", rs.Name, err)
 	}
+	if n := ptr.Deref(created.Spec.Replicas, 0); n > 0 {
+		r.rec.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, n)
+	}
 	if err := r.setDeploymentRevision(ctx, d, revStr); err != nil {
 		return nil, nil, err
 	}
@@ -450,6 +463,7 @@ func (r *Reconciler) scale(ctx context.Context, d *appsv1.Deployment, rs *appsv1
 	if ptr.Deref(rs.Spec.Replicas, 0) == n && rs.Annotations[DesiredReplicasAnnotation] == desired && rs.Annotations[MaxReplicasAnnotation] == maxR {
 		return rs, nil
 	}
+	from := ptr.Deref(rs.Spec.Replicas, 0)
 	rs = rs.DeepCopy()
 	rs.Spec.Replicas = ptr.To(n)
 	if rs.Annotations == nil {
@@ -460,6 +474,12 @@ func (r *Reconciler) scale(ctx context.Context, d *appsv1.Deployment, rs *appsv1
 	updated, err := r.client.AppsV1().ReplicaSets(rs.Namespace).Update(ctx, rs, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("scale replicaset %q to %d: %w", rs.Name, n, err)
+	}
+	switch {
+	case n > from:
+		r.rec.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from %d to %d", rs.Name, from, n)
+	case n < from:
+		r.rec.Eventf(d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled down replica set %s from %d to %d", rs.Name, from, n)
 	}
 	return updated, nil
 }

@@ -414,3 +414,48 @@ func TestKubectlRollout(t *testing.T) {
 	require.Equal(t, "4", d.Annotations[deployment.RevisionAnnotation])
 	require.True(t, strings.Contains(run("rollout", "history", "deployment/k"), "4 "))
 }
+
+// TestScalingEvents: every scale of a ReplicaSet is a ScalingReplicaSet
+// Event about the Deployment, as kubectl describe shows it.
+func TestScalingEvents(t *testing.T) {
+	e := start(t, true)
+	ctx := context.Background()
+	d := newDeployment("ev", 2, "v1")
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	_, err := e.cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.waitRolledOut(t, "ev")
+	e.setImage(t, "ev", "v2")
+	e.waitRolledOut(t, "ev")
+	rss := e.replicaSets(t, "ev")
+	require.Len(t, rss, 2)
+	want := map[string]bool{}
+	for _, rs := range rss {
+		if rs.Spec.Template.Spec.Containers[0].Image == "v1" {
+			want["Scaled up replica set "+rs.Name+" from 0 to 2"] = true
+			want["Scaled down replica set "+rs.Name+" from 2 to 0"] = true
+		} else {
+			want["Scaled up replica set "+rs.Name+" from 0 to 2"] = true
+		}
+	}
+	controllertest.Eventually(t, wait, "ScalingReplicaSet events", func() (bool, error) {
+		l, err := e.cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Deployment,involvedObject.name=ev"})
+		if err != nil {
+			return false, err
+		}
+		got := map[string]bool{}
+		for _, ev := range l.Items {
+			if ev.Reason == "ScalingReplicaSet" && ev.Source.Component == "deployment-controller" {
+				got[ev.Message] = true
+			}
+		}
+		return len(got) == len(want) && func() bool {
+			for m := range want {
+				if !got[m] {
+					return false
+				}
+			}
+			return true
+		}(), nil
+	})
+}

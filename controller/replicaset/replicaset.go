@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -54,6 +55,10 @@ type Options struct {
 	Workers       int
 	BurstReplicas int
 	Metrics       *controller.Metrics
+	// Recorder receives the SuccessfulCreate, FailedCreate,
+	// SuccessfulDelete and FailedDelete events of the owner; nil means
+	// none (Manager.EventRecorder sends them to the API server).
+	Recorder record.EventRecorder
 }
 
 // kind abstracts over ReplicaSets and ReplicationControllers: both are
@@ -75,6 +80,7 @@ type Reconciler struct {
 	clock  clock.WithTicker
 	burst  int
 	exp    *controller.Expectations
+	rec    record.EventRecorder
 }
 
 var _ controller.Reconciler = (*Reconciler)(nil)
@@ -184,9 +190,12 @@ func newController(name string, opts Options, k kind, owners cache.SharedIndexIn
 	if opts.BurstReplicas == 0 {
 		opts.BurstReplicas = DefaultBurstReplicas
 	}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
+	}
 	r := &Reconciler{
 		client: opts.Client, pods: opts.Pods.Lister(), podInf: opts.Pods.Informer(), kind: k, clock: opts.Clock,
-		burst: opts.BurstReplicas, exp: controller.NewExpectations(opts.Clock),
+		burst: opts.BurstReplicas, exp: controller.NewExpectations(opts.Clock), rec: opts.Recorder,
 	}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -400,11 +409,14 @@ func (r *Reconciler) manage(ctx context.Context, rs *appsv1.ReplicaSet, key stri
 				if err != nil {
 					r.exp.Observed(key, 0, 1)
 					if !apierrors.IsNotFound(err) {
+						r.rec.Eventf(r.ref(rs), corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 						mu.Lock()
 						errs = append(errs, fmt.Errorf("delete pod %q: %w", p.Name, err))
 						mu.Unlock()
 					}
+					return
 				}
+				r.rec.Eventf(r.ref(rs), corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 			})
 		}
 		wg.Wait()
@@ -426,11 +438,22 @@ func (r *Reconciler) createPod(ctx context.Context, rs *appsv1.ReplicaSet) error
 		},
 		Spec: t.Spec,
 	}
-	_, err := r.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	created, err := r.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
+		r.rec.Eventf(r.ref(rs), corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod: %w", err)
 	}
+	r.rec.Eventf(r.ref(rs), corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
+}
+
+// ref names the owner in events: a ReplicaSet, or the ReplicationController
+// rs was converted from.
+func (r *Reconciler) ref(rs *appsv1.ReplicaSet) *corev1.ObjectReference {
+	return &corev1.ObjectReference{
+		Kind: r.kind.gvk.Kind, APIVersion: r.kind.gvk.GroupVersion().String(),
+		Namespace: rs.Namespace, Name: rs.Name, UID: rs.UID, ResourceVersion: rs.ResourceVersion,
+	}
 }
 
 // SlowStartBatch calls fn count times, in batches of initial, 2*initial,
@@ -568,12 +591,14 @@ func findCond(cs []appsv1.ReplicaSetCondition) *appsv1.ReplicaSetCondition {
 func Register(m *controller.Manager) error {
 	if err := m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return NewReplicaSet(Options{Client: m.Client(), Pods: f.Core().V1().Pods(), ReplicaSets: f.Apps().V1().ReplicaSets(), Clock: m.Clock(), Metrics: m.Metrics()})
+		return NewReplicaSet(Options{Client: m.Client(), Pods: f.Core().V1().Pods(), ReplicaSets: f.Apps().V1().ReplicaSets(), Clock: m.Clock(), Metrics: m.Metrics(),
+			Recorder: m.EventRecorder("replicaset-controller")})
 	}}); err != nil {
 		return err
 	}
 	return m.Register(controller.Registration{Name: ReplicationControllerName, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return NewReplicationController(Options{Client: m.Client(), Pods: f.Core().V1().Pods(), ReplicationControllers: f.Core().V1().ReplicationControllers(), Clock: m.Clock(), Metrics: m.Metrics()})
+		return NewReplicationController(Options{Client: m.Client(), Pods: f.Core().V1().Pods(), ReplicationControllers: f.Core().V1().ReplicationControllers(), Clock: m.Clock(), Metrics: m.Metrics(),
+			Recorder: m.EventRecorder("replication-controller")})
 	}})
 }

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -326,4 +327,41 @@ func ExampleNewReplicaSet() {
 	cancel()
 	fmt.Println("pods created: 2")
 	// Output: pods created: 2
+}
+
+// events lists the Events about the object kind/name in default.
+func events(t *testing.T, cs kubernetes.Interface, kind, name string) []corev1.Event {
+	t.Helper()
+	l, err := cs.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name,
+	})
+	require.NoError(t, err)
+	return l.Items
+}
+
+// TestEvents: the pods a ReplicaSet creates and deletes are Events about
+// it (what kubectl describe shows).
+func TestEvents(t *testing.T) {
+	s, _ := start(t)
+	ctx := context.Background()
+	rs, err := s.Client.AppsV1().ReplicaSets("default").Create(ctx, newRS("ev", 2), metav1.CreateOptions{})
+	require.NoError(t, err)
+	count := func(reason string) func() (bool, error) {
+		return func() (bool, error) {
+			n := 0
+			for _, e := range events(t, s.Client, "ReplicaSet", "ev") {
+				if e.Reason == reason {
+					require.Equal(t, rs.UID, e.InvolvedObject.UID)
+					require.Equal(t, "replicaset-controller", e.Source.Component)
+					n += int(max(e.Count, 1))
+				}
+			}
+			return n == 2, nil
+		}
+	}
+	controllertest.Eventually(t, wait, "two SuccessfulCreate events", count("SuccessfulCreate"))
+	_, err = s.Client.AppsV1().ReplicaSets("default").Patch(ctx, "ev", types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "two SuccessfulDelete events", count("SuccessfulDelete"))
+
 }
