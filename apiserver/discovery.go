@@ -51,6 +51,7 @@ func (s *Server) subresources(res *Resource) []subresource {
 			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), createOnlyVerbs, &policyv1.Eviction{}},
 			subresource{"log", res.GroupVersionKind, getOnlyVerbs, nil},
 			subresource{"exec", corev1.SchemeGroupVersion.WithKind("PodExecOptions"), execVerbs, &corev1.PodExecOptions{}},
+			subresource{"attach", corev1.SchemeGroupVersion.WithKind("PodAttachOptions"), attachVerbs, &corev1.PodAttachOptions{}},
 		)
 	}
 	if isCoreNodes(res) {

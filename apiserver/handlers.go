@@ -142,6 +142,8 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return getOnlyVerbs, isCorePods(res)
 	case "exec":
 		return execVerbs, isCorePods(res)
+	case "attach":
+		return attachVerbs, isCorePods(res)
 	case "proxy":
 		return nodeProxyVerbs, isCoreNodes(res)
 	case "finalize":
@@ -151,11 +153,13 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 }
 
 // streamingSubresource is the handler of a subresource that the API server
-// proxies to a node agent whatever the verb (exec, proxy), nil for others.
+// proxies to a node agent whatever the verb (exec, attach, proxy), nil for others.
 func streamingSubresource(sub string) func(*Server, http.ResponseWriter, *http.Request, *Resource, requestInfo) error {
 	switch sub {
 	case "exec":
 		return (*Server).handleExec
+	case "attach":
+		return (*Server).handleAttach
 	case "proxy":
 		return (*Server).handleNodeProxy
 	}

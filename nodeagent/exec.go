@@ -52,25 +52,31 @@ var (
 	}
 )
 
-// execRequest is what a client asks of /exec.
+// execRequest is what a client asks of /exec or /attach.
 type execRequest struct {
 	namespace, pod, container string
-	cmd                       []string
-	stdin, stdout, stderr     bool
-	tty                       bool
+	// attach: the session attaches to the container's main process
+	// (/attach); else it runs cmd (/exec).
+	attach                bool
+	cmd                   []string
+	stdin, stdout, stderr bool
+	tty                   bool
 }
 
 // parseExecRequest reads the path values and the query (command repeated,
-// stdin, stdout, stderr, tty) of an exec request.
-func parseExecRequest(r *http.Request) (execRequest, error) {
+// stdin, stdout, stderr, tty) of an exec request, or of an attach request
+// (which has no command) when attach is set.
+func parseExecRequest(r *http.Request, attach bool) (execRequest, error) {
 	q := r.URL.Query()
 	req := execRequest{
 		namespace: r.PathValue("namespace"), pod: r.PathValue("pod"), container: r.PathValue("container"),
-		cmd:   q["command"],
+		attach: attach, cmd: q["command"],
 		stdin: isTrue(q.Get("stdin")), stdout: isTrue(q.Get("stdout")), stderr: isTrue(q.Get("stderr")),
 		tty: isTrue(q.Get("tty")),
 	}
-	if len(req.cmd) == 0 {
+	if attach {
+		req.cmd = nil
+	} else if len(req.cmd) == 0 {
 		return req, errors.New("you must specify at least one command for the container")
 	}
 	if !req.stdin && !req.stdout && !req.stderr {
@@ -103,12 +109,22 @@ type execStreams struct {
 // writes the exit status on the error stream. It blocks until the command
 // has exited or the client has gone.
 func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
+	a.serveStreams(w, r, false)
+}
+
+// serveStreams serves an exec session, or an attach session when attach
+// is set.
+func (a *Agent) serveStreams(w http.ResponseWriter, r *http.Request, attach bool) {
+	what := "exec"
+	if attach {
+		what = "attach"
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "exec takes GET or POST", http.StatusMethodNotAllowed)
+		http.Error(w, what+" takes GET or POST", http.StatusMethodNotAllowed)
 		return
 	}
-	req, err := parseExecRequest(r)
+	req, err := parseExecRequest(r, attach)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -319,7 +335,7 @@ func (a *Agent) execSPDY(w http.ResponseWriter, r *http.Request, req execRequest
 	}
 }
 
-// runExec runs the command with the session's streams, propagating
+// runExec runs the command (or attaches) with the session's streams, propagating
 // terminal resizes, and writes the exit status on the error stream.
 func (a *Agent) runExec(ctx context.Context, req execRequest, id string, s execStreams) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -342,9 +358,15 @@ func (a *Agent) runExec(ctx context.Context, req execRequest, id string, s execS
 		opts.Resize = sizes
 		go decodeResizes(ctx, s.resize, sizes)
 	}
-	code, err := a.rt.Exec(ctx, id, opts)
+	var code int
+	var err error
+	if req.attach {
+		err = a.rt.Attach(ctx, id, runtime.AttachOptions{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, TTY: opts.TTY, Resize: opts.Resize})
+	} else {
+		code, err = a.rt.Exec(ctx, id, opts)
+	}
 	if err != nil {
-		a.log.InfoContext(ctx, "exec failed", "pod", req.namespace+"/"+req.pod, "container", req.container, "err", err)
+		a.log.InfoContext(ctx, "exec or attach failed", "pod", req.namespace+"/"+req.pod, "container", req.container, "attach", req.attach, "err", err)
 		err = fmt.Errorf("pod %s/%s container %q: %w", req.namespace, req.pod, req.container, err)
 	}
 	if msg := encodeExecStatus(s.protocol, code, err); len(msg) > 0 {

@@ -267,6 +267,13 @@ func (r instrumentedRuntime) Exec(ctx context.Context, id string, opts runtime.E
 	return v, err
 }
 
+func (r instrumentedRuntime) Attach(ctx context.Context, id string, opts runtime.AttachOptions) error {
+	start := r.m.clock.Now()
+	err := r.Runtime.Attach(ctx, id, opts)
+	r.done("attach", start, err)
+	return err
+}
+
 func (r instrumentedRuntime) PullImage(ctx context.Context, ref string, opts runtime.PullOptions) (runtime.Image, error) {
 	start := r.m.clock.Now()
 	v, err := r.Runtime.PullImage(ctx, ref, opts)

@@ -78,7 +78,8 @@ type ContainerManager interface {
 	ListContainers(ctx context.Context, filter ContainerFilter) ([]Container, error)
 }
 
-// Streamer reads a container's logs and runs commands in it.
+// Streamer reads a container's logs, runs commands in it and attaches to
+// its main process.
 type Streamer interface {
 	// ContainerLogs copies the container's log to stdout and stderr, one
 	// writer per stream (either may be nil to drop that stream). It returns
@@ -94,6 +95,32 @@ type Streamer interface {
 	// may return before opts.Stdin is drained: the copy of Stdin then ends
 	// with Stdin's next Read.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+	// Attach connects to the standard streams of a running container's main
+	// process: what it writes from now on is copied to opts.Stdout and
+	// opts.Stderr, and opts.Stdin to its standard input when the container
+	// keeps one open (else Stdin is not read). It returns nil once the
+	// process has exited and its output is copied, or ctx's error when ctx
+	// ends first (the process keeps running: detaching never stops it). It
+	// fails with ErrNotFound for an absent container and ErrNotRunning for
+	// one that is not running.
+	Attach(ctx context.Context, id string, opts AttachOptions) error
+}
+
+// AttachOptions are the streams of an attach session (see
+// Streamer.Attach). Nil streams are not attached.
+type AttachOptions struct {
+	// Stdin is copied to the process's standard input.
+	Stdin io.Reader
+	// Stdout and Stderr receive the process's output; with TTY (a
+	// container running on a terminal) both arrive merged on Stdout.
+	Stdout io.Writer
+	Stderr io.Writer
+	// TTY says the client expects a terminal (the container's own setting
+	// decides whether output is merged).
+	TTY bool
+	// Resize, with TTY, delivers terminal size changes until it is closed
+	// or the session ends.
+	Resize <-chan TerminalSize
 }
 
 // ImageManager pulls, lists and removes images.

@@ -54,6 +54,9 @@ type Options struct {
 	// options and returns the exit code. It is called without locks held.
 	// Nil: Exec fails with errors.ErrUnsupported (the fake runs no processes).
 	Exec func(ctx context.Context, container runtime.ContainerStatus, opts runtime.ExecOptions) (int, error)
+	// Attach runs an attach session to a running container, like Exec.
+	// Nil: Attach fails with errors.ErrUnsupported.
+	Attach func(ctx context.Context, container runtime.ContainerStatus, opts runtime.AttachOptions) error
 
 	// PodCIDR is the subnet of sandboxes on the default network (no bridge
 	// named). Default 10.88.0.0/16.
@@ -924,6 +927,30 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions)
 		return 0, fmt.Errorf("%s: %w: the fake runtime runs no processes (set Options.Exec)", obj, errors.ErrUnsupported)
 	}
 	return r.opts.Exec(ctx, st, opts)
+}
+
+// Attach calls Options.Attach for a running container.
+func (r *Runtime) Attach(ctx context.Context, id string, opts runtime.AttachOptions) error {
+	obj := fmt.Sprintf("container %q: attach", id)
+	r.mu.Lock()
+	if err := r.unavailable(); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	c, ok := r.containers[id]
+	if !ok {
+		r.mu.Unlock()
+		return fmt.Errorf("%s: %w", obj, runtime.ErrNotFound)
+	}
+	st := r.status(c)
+	r.mu.Unlock()
+	if st.State != runtime.ContainerRunning {
+		return fmt.Errorf("%s: %w", obj, runtime.ErrNotRunning)
+	}
+	if r.opts.Attach == nil {
+		return fmt.Errorf("%s: %w: the fake runtime runs no processes (set Options.Attach)", obj, errors.ErrUnsupported)
+	}
+	return r.opts.Attach(ctx, st, opts)
 }
 
 // --- images --------------------------------------------------------------------
