@@ -116,6 +116,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime, opts ...Op
 		{"LogsTailSinceTimestamps", []Capability{Processes}, testLogOptions},
 		{"LogsFollow", []Capability{Processes}, testLogsFollow},
 		{"Exec", []Capability{Processes}, testExec},
+		{"Attach", []Capability{Processes}, testAttach},
 		{"StartError", []Capability{Processes}, testStartError},
 		{"StopGraceSIGTERMTrapped", []Capability{Processes}, testStopTrapped},
 		{"StopGraceSIGTERMIgnored", []Capability{Processes}, testStopIgnored},
