@@ -109,6 +109,21 @@ type Options struct {
 	MaxPerPodContainer  int
 	MaxContainers       int
 	MinimumGCAge        time.Duration
+	// Image garbage collection runs with container garbage collection when
+	// ImageFSPath is set (a path on the runtime's image filesystem, e.g.
+	// /var/lib/docker): when that filesystem is more than
+	// ImageGCHighThresholdPercent (85) full, images no container uses are
+	// removed, least recently used first, until it would be below
+	// ImageGCLowThresholdPercent (80); images used less than
+	// ImageMinimumGCAge (2m) ago and PinnedImages (by tag; keep the
+	// runtime's sandbox image here) stay. The kubelet's
+	// --image-gc-high-threshold, --image-gc-low-threshold,
+	// --image-minimum-gc-age. Linux only.
+	ImageFSPath                 string
+	ImageGCHighThresholdPercent int
+	ImageGCLowThresholdPercent  int
+	ImageMinimumGCAge           time.Duration
+	PinnedImages                []string
 
 	// Clock drives all timers; nil means the real clock.
 	Clock clock.WithTicker
@@ -131,7 +146,7 @@ func (o *Options) validate() error {
 		errs = append(errs, errors.New("Runtime is required"))
 	}
 	for _, d := range []*time.Duration{&o.LeaseDuration, &o.RenewInterval, &o.StatusUpdateInterval, &o.SyncInterval, &o.BackOff, &o.MaxBackOff,
-		&o.FileCheckFrequency, &o.ContainerGCInterval, &o.MinimumGCAge} {
+		&o.FileCheckFrequency, &o.ContainerGCInterval, &o.MinimumGCAge, &o.ImageMinimumGCAge} {
 		if *d < 0 {
 			errs = append(errs, fmt.Errorf("negative interval %v", *d))
 		}
@@ -149,6 +164,16 @@ func (o *Options) validate() error {
 	}
 	if o.MaxContainers < 0 {
 		errs = append(errs, fmt.Errorf("negative MaxContainers %d", o.MaxContainers))
+	}
+	setDefault(&o.ImageMinimumGCAge, 2*time.Minute)
+	if o.ImageGCHighThresholdPercent == 0 {
+		o.ImageGCHighThresholdPercent = 85
+	}
+	if o.ImageGCLowThresholdPercent == 0 {
+		o.ImageGCLowThresholdPercent = 80
+	}
+	if lo, hi := o.ImageGCLowThresholdPercent, o.ImageGCHighThresholdPercent; lo < 0 || hi > 100 || lo > hi {
+		errs = append(errs, fmt.Errorf("image GC thresholds: want 0 <= low (%d) <= high (%d) <= 100", lo, hi))
 	}
 	if o.PodManifestPath != "" {
 		if abs, err := filepath.Abs(o.PodManifestPath); err != nil {
@@ -221,6 +246,10 @@ type Agent struct {
 	pulls  pullBackoff
 	// nodeUID is the Node's UID, the mirror pods' owner.
 	nodeUID atomic.Value // types.UID
+	// images records when images were last used; imageFSUsage measures
+	// the image filesystem (statImageFS; tests replace it).
+	images       imageRecords
+	imageFSUsage func(path string) (capacity, available uint64, err error)
 	// metrics are served at /metrics (metrics.go); rt is instrumented.
 	metrics *agentMetrics
 }
@@ -242,6 +271,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.PodManifestPath != "" {
 		a.static = newStaticPods(opts.PodManifestPath, opts.NodeName)
 	}
+	a.imageFSUsage = statImageFS
 	return a, nil
 }
 
@@ -310,6 +340,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), podInformer.Informer().HasSynced) {
 		return nil // stopped while starting
 	}
+	// Events are recorded from the first sync of an API pod on.
+	defer a.volumes.startEvents(a.opts.NodeName)()
 	a.podsSynced.Store(true)
 	// Events that came before were skipped (see syncPod): queue every pod.
 	if pods, err := a.pods.List(everything); err == nil {
@@ -318,7 +350,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	a.log.InfoContext(ctx, "node agent running")
-	defer a.volumes.startEvents(a.opts.NodeName)()
 
 	wg.Go(func() { a.heartbeat(ctx) })
 	wg.Go(func() { a.housekeeping(ctx) })

@@ -9,8 +9,9 @@ import (
 	"github.com/gantryhq/gantry/runtime"
 )
 
-// collectGarbage removes exited containers every ContainerGCInterval until
-// ctx is done (see GarbageCollect).
+// collectGarbage removes exited containers (see GarbageCollect) and then
+// unused images (see collectImages) every ContainerGCInterval until ctx is
+// done.
 func (a *Agent) collectGarbage(ctx context.Context) {
 	t := a.clock.NewTicker(a.opts.ContainerGCInterval)
 	defer t.Stop()
@@ -23,6 +24,9 @@ func (a *Agent) collectGarbage(ctx context.Context) {
 		if err := a.GarbageCollect(ctx); err != nil && ctx.Err() == nil {
 			a.log.WarnContext(ctx, "collecting dead containers", "err", err)
 		}
+		if err := a.collectImages(ctx); err != nil && ctx.Err() == nil {
+			a.log.WarnContext(ctx, "collecting unused images", "err", err)
+		}
 	}
 }
 
@@ -32,7 +36,7 @@ func (a *Agent) collectGarbage(ctx context.Context) {
 // status and restart count are read from it). Containers of pods that are
 // gone go with their sandboxes, which housekeeping removes. The agent calls
 // it every ContainerGCInterval; it is safe to call concurrently with Run.
-// Images are not collected (see the package doc).
+// Images are collected after it, see Options.ImageFSPath.
 func (a *Agent) GarbageCollect(ctx context.Context) error {
 	sandboxes, err := a.rt.ListSandboxes(ctx, runtime.SandboxFilter{Labels: map[string]string{runtime.LabelNode: a.opts.NodeName}})
 	if err != nil {

@@ -43,6 +43,13 @@ type fakeNode struct {
 // startFakeNode starts the agent; change edits its options first.
 func startFakeNode(t *testing.T, fo fake.Options, change func(*nodeagent.Options)) *fakeNode {
 	t.Helper()
+	return startFakeNodeWith(t, fo, change, nil)
+}
+
+// startFakeNodeWith is startFakeNode that calls prepare (if not nil) with
+// the agent before it runs.
+func startFakeNodeWith(t *testing.T, fo fake.Options, change func(*nodeagent.Options), prepare func(*nodeagent.Agent)) *fakeNode {
+	t.Helper()
 	n := &fakeNode{t: t, ctx: context.Background(), clk: clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), sync: time.Second}
 	srv := apiservertest.Start(t, apiserver.Options{}, apiservertest.WithRBAC())
 	n.admin = srv.Client
@@ -69,6 +76,9 @@ func startFakeNode(t *testing.T, fo fake.Options, change func(*nodeagent.Options
 	}
 	n.agent, err = nodeagent.New(opts)
 	require.NoError(t, err)
+	if prepare != nil {
+		prepare(n.agent)
+	}
 	ctx, cancel := context.WithCancel(n.ctx)
 	done := make(chan error, 1)
 	go func() { done <- n.agent.Run(ctx) }()
