@@ -113,9 +113,10 @@
 // MaxContainers on the node, oldest first, never younger than
 // MinimumGCAge, and never the newest attempt of a container (its status
 // and restart count come from it). Containers of deleted pods go with
-// their sandboxes at the next housekeeping. Unused images are not
-// collected: the runtime interface reports neither the image filesystem's
-// usage nor when an image was last used, which the kubelet's threshold
-// based image GC (--image-gc-high-threshold) needs; remove images with
-// the runtime's own tools.
+// their sandboxes at the next housekeeping. With Options.ImageFSPath (a
+// path on the runtime's image filesystem), unused images go too when that
+// filesystem is fuller than ImageGCHighThresholdPercent, least recently
+// used first (as the agent saw them: use before it started is not known),
+// down to ImageGCLowThresholdPercent, sparing PinnedImages and images used
+// less than ImageMinimumGCAge ago. Without it images are never removed.
 package nodeagent
