@@ -52,6 +52,7 @@ func (s *Server) subresources(res *Resource) []subresource {
 			subresource{"log", res.GroupVersionKind, getOnlyVerbs, nil},
 			subresource{"exec", corev1.SchemeGroupVersion.WithKind("PodExecOptions"), execVerbs, &corev1.PodExecOptions{}},
 			subresource{"attach", corev1.SchemeGroupVersion.WithKind("PodAttachOptions"), attachVerbs, &corev1.PodAttachOptions{}},
+			subresource{"portforward", corev1.SchemeGroupVersion.WithKind("PodPortForwardOptions"), portForwardVerbs, &corev1.PodPortForwardOptions{}},
 		)
 	}
 	if isCoreNodes(res) {

@@ -144,6 +144,8 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 		return execVerbs, isCorePods(res)
 	case "attach":
 		return attachVerbs, isCorePods(res)
+	case "portforward":
+		return portForwardVerbs, isCorePods(res)
 	case "proxy":
 		return nodeProxyVerbs, isCoreNodes(res)
 	case "finalize":
@@ -153,13 +155,15 @@ func (s *Server) subresourceVerbs(res *Resource, sub string) ([]string, bool) {
 }
 
 // streamingSubresource is the handler of a subresource that the API server
-// proxies to a node agent whatever the verb (exec, attach, proxy), nil for others.
+// proxies to a node agent whatever the verb (exec, attach, portforward, proxy), nil for others.
 func streamingSubresource(sub string) func(*Server, http.ResponseWriter, *http.Request, *Resource, requestInfo) error {
 	switch sub {
 	case "exec":
 		return (*Server).handleExec
 	case "attach":
 		return (*Server).handleAttach
+	case "portforward":
+		return (*Server).handlePortForward
 	case "proxy":
 		return (*Server).handleNodeProxy
 	}

@@ -33,6 +33,7 @@ const DefaultPort = 10250
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
 //	GET|POST /exec/{namespace}/{pod}/{container}?command=&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
 //	GET|POST /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=          (the same, to the main process)
+//	GET|POST /portForward/{namespace}/{pod}       portforward.k8s.io over SPDY to the pod's IP
 //	GET /metrics                                  Prometheus metrics (see Agent.Metrics)
 //
 // With Options.Authenticator and Authorizer, every path but /healthz is
@@ -62,6 +63,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.serveLogs)
 	mux.HandleFunc("/exec/{namespace}/{pod}/{container}", a.serveExec)
 	mux.HandleFunc("/attach/{namespace}/{pod}/{container}", a.serveAttach)
+	mux.HandleFunc("/portForward/{namespace}/{pod}", a.servePortForward)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
 	}))

@@ -1,0 +1,199 @@
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
+	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
+	"k8s.io/apimachinery/pkg/util/portforward"
+)
+
+// portForwardDialTimeout bounds connecting to a pod's port.
+const portForwardDialTimeout = 10 * time.Second
+
+// servePortForward serves GET and POST /portForward/{namespace}/{pod} (the
+// route Handler registers) with the portforward.k8s.io protocol over
+// SPDY/3.1: for each forwarded connection the client opens an error stream
+// and a data stream with the same requestID header and the pod's port in
+// the port header; the agent connects to the pod's IP and that port from
+// the node and copies the data stream to and from the connection, and
+// reports a failure to connect on the error stream. A WebSocket request
+// (kubectl 1.31+ tries one first) gets 400, upon which the client falls
+// back to SPDY. It blocks until the client closes the connection.
+func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "portForward takes GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	ns, name := r.PathValue("namespace"), r.PathValue("pod")
+	if a.pods == nil {
+		http.Error(w, "the node agent is not running", http.StatusServiceUnavailable)
+		return
+	}
+	pod, err := a.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	podIP := pod.Status.PodIP
+	if pod.Spec.HostNetwork {
+		podIP = "127.0.0.1"
+	}
+	if podIP == "" {
+		http.Error(w, fmt.Sprintf("pod %s/%s has no IP yet", ns, name), http.StatusBadRequest)
+		return
+	}
+	if wsstream.IsWebSocketRequest(r) {
+		http.Error(w, "port forwarding over WebSocket is not supported; use SPDY", http.StatusBadRequest)
+		return
+	}
+	if _, err := httpstream.Handshake(r, w, []string{portforward.PortForwardV1Name}); err != nil {
+		return // Handshake has answered.
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	streams := make(chan httpstream.Stream)
+	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(st httpstream.Stream, _ <-chan struct{}) error {
+		// The SPDY connection's reader calls this: hand over without
+		// blocking it.
+		go func() {
+			select {
+			case streams <- st:
+			case <-ctx.Done():
+				_ = st.Reset()
+			}
+		}()
+		return nil
+	})
+	if conn == nil {
+		return // the upgrader has answered.
+	}
+	defer conn.Close()
+	f := &portForwarder{a: a, pod: ns + "/" + name, ip: podIP, pairs: map[string]*streamPair{}}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-conn.CloseChan():
+			return
+		case <-ctx.Done():
+			return
+		case st := <-streams:
+			if p := f.add(ctx, st); p != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					f.forward(ctx, p)
+				}()
+			}
+		}
+	}
+}
+
+// portForwarder pairs one session's streams and forwards them.
+type portForwarder struct {
+	a     *Agent
+	pod   string
+	ip    string
+	pairs map[string]*streamPair // by requestID; only the session's loop uses it
+}
+
+// streamPair are the two streams of one forwarded connection.
+type streamPair struct {
+	requestID   string
+	port        uint16
+	data, error httpstream.Stream
+}
+
+// add files a new stream under its requestID and returns the pair once
+// both of its streams are there. A stream with bad headers is reset.
+func (f *portForwarder) add(ctx context.Context, st httpstream.Stream) *streamPair {
+	h := st.Headers()
+	id := h.Get(corev1.PortForwardRequestIDHeader)
+	port, err := strconv.ParseUint(h.Get(corev1.PortHeader), 10, 16)
+	if id == "" || err != nil || port == 0 {
+		f.a.log.InfoContext(ctx, "port forward: a stream without a valid requestID or port", "pod", f.pod, "requestID", id, "port", h.Get(corev1.PortHeader))
+		_ = st.Reset()
+		return nil
+	}
+	p := f.pairs[id]
+	if p == nil {
+		p = &streamPair{requestID: id, port: uint16(port)}
+		f.pairs[id] = p
+	}
+	switch h.Get(corev1.StreamType) {
+	case corev1.StreamTypeData:
+		if p.data != nil {
+			_ = st.Reset()
+			return nil
+		}
+		p.data = st
+	case corev1.StreamTypeError:
+		if p.error != nil {
+			_ = st.Reset()
+			return nil
+		}
+		p.error = st
+	default:
+		_ = st.Reset()
+		return nil
+	}
+	if p.data == nil || p.error == nil {
+		return nil
+	}
+	delete(f.pairs, id)
+	return p
+}
+
+// forward connects to the pod's port and copies the data stream both ways
+// until either side ends; a failure to connect goes to the error stream.
+func (f *portForwarder) forward(ctx context.Context, p *streamPair) {
+	defer p.error.Close()
+	defer p.data.Close()
+	addr := net.JoinHostPort(f.ip, strconv.Itoa(int(p.port)))
+	d := net.Dialer{Timeout: portForwardDialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		msg := fmt.Sprintf("pod %s: forwarding port %d: %v", f.pod, p.port, err)
+		f.a.log.InfoContext(ctx, "port forward: connecting to the pod", "pod", f.pod, "port", p.port, "err", err)
+		_, _ = p.error.Write([]byte(msg))
+		return
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	toPod := make(chan struct{})
+	go func() {
+		defer close(toPod)
+		_, _ = io.Copy(conn, p.data)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+	}()
+	if _, err := io.Copy(p.data, conn); err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+		f.a.log.DebugContext(ctx, "port forward: copying from the pod", "pod", f.pod, "port", p.port, "err", err)
+	}
+	// The pod closed its side: closing the data stream (deferred) tells
+	// the client; the copy to the pod ends with the stream.
+	_ = p.data.Close()
+	select {
+	case <-toPod:
+	case <-ctx.Done():
+	}
+}
