@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	gwebsocket "github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/apimachinery/pkg/util/portforward"
+	clientportforward "k8s.io/client-go/tools/portforward"
 )
 
 // portForwardDialTimeout bounds connecting to a pod's port.
@@ -29,8 +31,8 @@ const portForwardDialTimeout = 10 * time.Second
 // the port header; the agent connects to the pod's IP and that port from
 // the node and copies the data stream to and from the connection, and
 // reports a failure to connect on the error stream. A WebSocket request
-// (kubectl 1.31+ tries one first) gets 400, upon which the client falls
-// back to SPDY. It blocks until the client closes the connection.
+// carries the same SPDY session inside (see tunnelSPDY). It blocks until
+// the client closes the connection.
 func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -59,17 +61,10 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s has no IP yet", ns, name), http.StatusBadRequest)
 		return
 	}
-	if wsstream.IsWebSocketRequest(r) {
-		http.Error(w, "port forwarding over WebSocket is not supported; use SPDY", http.StatusBadRequest)
-		return
-	}
-	if _, err := httpstream.Handshake(r, w, []string{portforward.PortForwardV1Name}); err != nil {
-		return // Handshake has answered.
-	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	streams := make(chan httpstream.Stream)
-	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(st httpstream.Stream, _ <-chan struct{}) error {
+	newStream := func(st httpstream.Stream, _ <-chan struct{}) error {
 		// The SPDY connection's reader calls this: hand over without
 		// blocking it.
 		go func() {
@@ -80,9 +75,19 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 		return nil
-	})
-	if conn == nil {
-		return // the upgrader has answered.
+	}
+	var conn httpstream.Connection
+	if wsstream.IsWebSocketRequest(r) {
+		if conn = a.tunnelSPDY(w, r, newStream); conn == nil {
+			return
+		}
+	} else {
+		if _, err := httpstream.Handshake(r, w, []string{portforward.PortForwardV1Name}); err != nil {
+			return // Handshake has answered.
+		}
+		if conn = spdy.NewResponseUpgrader().UpgradeResponse(w, r, newStream); conn == nil {
+			return // the upgrader has answered.
+		}
 	}
 	defer conn.Close()
 	f := &portForwarder{a: a, pod: ns + "/" + name, ip: podIP, pairs: map[string]*streamPair{}}
@@ -104,6 +109,39 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// tunnelSPDY upgrades r to a WebSocket with the subprotocol
+// SPDY/3.1+portforward.k8s.io (client-go's and kubectl's port forwarding
+// since 1.30) and serves SPDY over its binary messages; it returns nil when
+// it has answered with an error.
+func (a *Agent) tunnelSPDY(w http.ResponseWriter, r *http.Request, newStream httpstream.NewStreamHandler) httpstream.Connection {
+	const protocol = portforward.WebsocketsSPDYTunnelingPortForwardV1
+	offered := false
+	for _, p := range gwebsocket.Subprotocols(r) {
+		offered = offered || p == protocol
+	}
+	if !offered {
+		http.Error(w, "port forwarding over WebSocket needs the subprotocol "+protocol, http.StatusBadRequest)
+		return nil
+	}
+	up := gwebsocket.Upgrader{
+		Subprotocols: []string{protocol},
+		// The API server or an authenticated client connects: the origin
+		// of a browser page is no concern here.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader has answered.
+	}
+	conn, err := spdy.NewServerConnection(clientportforward.NewTunnelingConnection("nodeagent", ws), newStream)
+	if err != nil {
+		a.log.WarnContext(r.Context(), "port forward: SPDY over WebSocket", "err", err)
+		_ = ws.Close()
+		return nil
+	}
+	return conn
 }
 
 // portForwarder pairs one session's streams and forwards them.

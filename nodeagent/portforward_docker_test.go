@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
@@ -76,14 +77,23 @@ func TestPortForwardOnDocker(t *testing.T) {
 		return body
 	}
 
-	// forward starts client-go's port forwarder (SPDY) for ports.
-	forward := func(t *testing.T, ports ...string) (fw *portforward.PortForwarder, stopCh chan struct{}, errc chan error) {
+	// forward starts client-go's port forwarder for ports, over SPDY, or
+	// SPDY tunnelled in a WebSocket.
+	forward := func(t *testing.T, websocket bool, ports ...string) (fw *portforward.PortForwarder, stopCh chan struct{}, errc chan error) {
 		t.Helper()
 		cfg := &rest.Config{Host: apiHost(cs)}
-		tr, up, err := spdy.RoundTripperFor(cfg)
-		require.NoError(t, err)
 		u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(name).SubResource("portforward").URL()
-		dialer := spdy.NewDialer(up, &http.Client{Transport: tr}, http.MethodPost, u)
+		var dialer httpstream.Dialer
+		if websocket {
+			var err error
+			dialer, err = portforward.NewSPDYOverWebsocketDialer(u, cfg)
+			require.NoError(t, err)
+		} else {
+			tr, up, err := spdy.RoundTripperFor(cfg)
+			require.NoError(t, err)
+			dialer = spdy.NewDialer(up, &http.Client{Transport: tr}, http.MethodPost, u)
+		}
+		var err error
 		stopCh, readyCh := make(chan struct{}), make(chan struct{})
 		fw, err = portforward.New(dialer, ports, stopCh, readyCh, io.Discard, io.Discard)
 		require.NoError(t, err)
@@ -100,24 +110,26 @@ func TestPortForwardOnDocker(t *testing.T) {
 		return fw, stopCh, errc
 	}
 
-	t.Run("client-go", func(t *testing.T) {
-		fw, stopCh, errc := forward(t, "0:8080")
-		defer func() {
-			close(stopCh)
-			require.NoError(t, <-errc)
-		}()
-		ports, err := fw.GetPorts()
-		require.NoError(t, err)
-		require.Len(t, ports, 1)
-		for i := 0; i < 3; i++ { // several connections over one session
-			assert.Equal(t, "hello from "+name+"\n", get(t, ports[0].Local))
-		}
-	})
+	for _, websocket := range []bool{false, true} {
+		t.Run(fmt.Sprintf("client-go websocket=%v", websocket), func(t *testing.T) {
+			fw, stopCh, errc := forward(t, websocket, "0:8080")
+			defer func() {
+				close(stopCh)
+				require.NoError(t, <-errc)
+			}()
+			ports, err := fw.GetPorts()
+			require.NoError(t, err)
+			require.Len(t, ports, 1)
+			for i := 0; i < 3; i++ { // several connections over one session
+				assert.Equal(t, "hello from "+name+"\n", get(t, ports[0].Local))
+			}
+		})
+	}
 
 	t.Run("closed port", func(t *testing.T) {
 		// Nothing listens on 8081: the agent's error reaches the client,
 		// which ends the session.
-		fw, stopCh, errc := forward(t, "0:8081")
+		fw, stopCh, errc := forward(t, false, "0:8081")
 		defer close(stopCh)
 		ports, err := fw.GetPorts()
 		require.NoError(t, err)
