@@ -19,8 +19,9 @@ import (
 
 // NodeConnection tells how to reach a node agent's API: the base URL of
 // the node's agent and the transport to use. The API server proxies
-// pods/log and pods/exec there. The transport must speak HTTP/1.1, since
-// exec sessions are connection upgrades.
+// pods/log, pods/exec, pods/attach, pods/portforward and nodes/proxy
+// there. The transport must speak HTTP/1.1, since exec, attach and
+// port-forward sessions are connection upgrades.
 type NodeConnection func(ctx context.Context, node *corev1.Node) (base *url.URL, transport http.RoundTripper, err error)
 
 // defaultNodeAgentPort is the node agent port when a node reports none.

@@ -26,7 +26,7 @@ import (
 const DefaultPort = 10250
 
 // Handler is the node agent's HTTP API, which the API server proxies
-// pods/log and pods/exec to:
+// pods/log, pods/exec, pods/attach, pods/portforward and nodes/proxy to:
 //
 //	GET /healthz                                  ok when the runtime answers
 //	GET /pods                                     the pods bound to this node
