@@ -84,8 +84,19 @@ func (a *Agent) collectImages(ctx context.Context) error {
 		if toFree <= 0 {
 			break
 		}
-		ref := img.ID
-		if err := a.rt.RemoveImage(ctx, ref); err != nil {
+		// By its tags (the image goes with the last), or by ID if it has
+		// none: a runtime may refuse to remove a tagged image by ID.
+		refs := img.RepoTags
+		if len(refs) == 0 {
+			refs = []string{img.ID}
+		}
+		var err error
+		for _, ref := range refs {
+			if err = a.rt.RemoveImage(ctx, ref); err != nil {
+				break
+			}
+		}
+		if err != nil {
 			a.log.WarnContext(ctx, "removing an unused image", "image", img.RepoTags, "id", img.ID, "err", err)
 			continue
 		}
