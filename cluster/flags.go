@@ -3,8 +3,11 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gantryhq/gantry/apiserver"
 )
@@ -85,3 +88,31 @@ func (v *portRangeValue) Set(s string) error {
 }
 
 func (v *portRangeValue) Type() string { return "portRange" }
+
+// ParseTaints parses taints written as the kubelet's --register-with-taints
+// takes them: key[=value]:Effect, with Effect NoSchedule, PreferNoSchedule
+// or NoExecute.
+func ParseTaints(specs []string) ([]corev1.Taint, error) {
+	var taints []corev1.Taint
+	for _, spec := range specs {
+		kv, effect, ok := strings.Cut(spec, ":")
+		if !ok {
+			return nil, fmt.Errorf("taint %q: want key[=value]:Effect", spec)
+		}
+		key, value, _ := strings.Cut(kv, "=")
+		if msgs := validation.IsQualifiedName(key); len(msgs) > 0 {
+			return nil, fmt.Errorf("taint %q: key: %s", spec, strings.Join(msgs, "; "))
+		}
+		if value != "" {
+			if msgs := validation.IsValidLabelValue(value); len(msgs) > 0 {
+				return nil, fmt.Errorf("taint %q: value: %s", spec, strings.Join(msgs, "; "))
+			}
+		}
+		e := corev1.TaintEffect(effect)
+		if e != corev1.TaintEffectNoSchedule && e != corev1.TaintEffectPreferNoSchedule && e != corev1.TaintEffectNoExecute {
+			return nil, fmt.Errorf("taint %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", spec, effect)
+		}
+		taints = append(taints, corev1.Taint{Key: key, Value: value, Effect: e})
+	}
+	return taints, nil
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/cluster"
@@ -54,5 +55,22 @@ func TestAddFlags(t *testing.T) {
 			require.NoError(t, err)
 			tt.want(t, cfg)
 		})
+	}
+}
+
+func TestParseTaints(t *testing.T) {
+	got, err := cluster.ParseTaints([]string{"dedicated=gpu:NoSchedule", "example.com/spot:PreferNoSchedule"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []corev1.Taint{
+		{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule},
+		{Key: "example.com/spot", Effect: corev1.TaintEffectPreferNoSchedule},
+	}
+	require.Equal(t, want, got)
+	for _, bad := range []string{"nokey", "k=v:Sometimes", "bad key=v:NoSchedule", "k=bad value:NoExecute"} {
+		if _, err := cluster.ParseTaints([]string{bad}); err == nil {
+			t.Errorf("ParseTaints(%q) accepted", bad)
+		}
 	}
 }

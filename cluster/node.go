@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -54,6 +55,13 @@ type NodeConfig struct {
 	// PodManifestPath is a directory of static pod manifests the node
 	// agent runs (the kubelet's --pod-manifest-path); empty: none.
 	PodManifestPath string
+	// Labels and Taints are set on the Node when the agent registers it
+	// (--node-labels, --register-with-taints).
+	Labels map[string]string
+	Taints []corev1.Taint
+	// DisableRegistration (--register-node=false) leaves the Node to an
+	// administrator: the agent waits until it exists.
+	DisableRegistration bool
 	// TLSCertFile and TLSKeyFile are the node agent API's serving
 	// certificate and key (the kubelet's --tls-cert-file and
 	// --tls-private-key-file; a master writes them for each of its
@@ -207,7 +215,8 @@ func (n *Node) Run(ctx context.Context) error {
 		NodeName: n.cfg.Name, Client: cs, Runtime: rt, NodeIP: n.cfg.NodeIP,
 		ServeAddress: n.cfg.ServeAddress, Logger: n.cfg.Logger, RootDir: n.cfg.RootDir,
 		PodManifestPath: n.cfg.PodManifestPath,
-		TLSConfig:       tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
+		Labels:          n.cfg.Labels, Taints: n.cfg.Taints, DisableRegistration: n.cfg.DisableRegistration,
+		TLSConfig: tlsConfig, Authenticator: authenticator, Authorizer: authorizer,
 		SyncInterval: 2 * time.Second, Network: network,
 	})
 	if err != nil {

@@ -43,6 +43,10 @@ type Options struct {
 	// (--node-labels, --register-with-taints).
 	Labels map[string]string
 	Taints []corev1.Taint
+	// DisableRegistration (--register-node=false) leaves the Node to an
+	// administrator: the agent waits until it exists, then heartbeats and
+	// runs its pods, without setting labels or taints.
+	DisableRegistration bool
 	// Capacity overrides the measured capacity (cpu, memory, pods); unset
 	// entries are measured (pods: 110).
 	Capacity corev1.ResourceList

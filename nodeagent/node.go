@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -20,7 +21,48 @@ import (
 
 // register creates the Node, or takes over an existing one of the same
 // name (a restarted agent), and posts its first status.
+// register makes sure the agent's Node exists - it creates it, or with
+// Options.DisableRegistration waits for an administrator to - then takes
+// the lease and posts status. Failures are retried with back-off (1 s
+// doubling to 30 s) until ctx is done, as the API server may come up after
+// the agent.
 func (a *Agent) register(ctx context.Context) error {
+	delay := time.Second
+	for attempt := 1; ; attempt++ {
+		err := a.registerOnce(ctx)
+		if err == nil {
+			a.log.InfoContext(ctx, "node registered")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			a.log.WarnContext(ctx, "node not registered yet; retrying", "err", err, "attempt", attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.clock.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// errNoNode is registerOnce's error while an administrator has not created
+// the Node of an agent with registration disabled.
+var errNoNode = errors.New("waiting for an administrator to create the Node (registration is disabled)")
+
+func (a *Agent) registerOnce(ctx context.Context) error {
+	if a.opts.DisableRegistration {
+		if _, err := a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, errNoNode)
+			}
+			return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, err)
+		}
+		return a.startHeartbeats(ctx)
+	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: a.opts.NodeName, Labels: a.nodeLabels()},
 		Spec:       corev1.NodeSpec{Taints: a.opts.Taints},
@@ -47,14 +89,18 @@ func (a *Agent) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nodeagent: registering node %q: %w", a.opts.NodeName, err)
 	}
-	// The lease first: a node that reports Ready has its lease.
+	return a.startHeartbeats(ctx)
+}
+
+// startHeartbeats takes the lease, then posts status: a node that reports
+// Ready has its lease.
+func (a *Agent) startHeartbeats(ctx context.Context) error {
 	if err := a.renewLease(ctx); err != nil {
 		return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, err)
 	}
 	if err := a.postStatus(ctx); err != nil {
 		return fmt.Errorf("nodeagent: node %q: %w", a.opts.NodeName, err)
 	}
-	a.log.InfoContext(ctx, "node registered")
 	return nil
 }
 

@@ -64,6 +64,9 @@ type flags struct {
 	tlsCertFile, tlsKeyFile, clientCAFile              string
 	proxyMode, overlay, clusterCIDR, dataDir, rootDir  string
 	podManifestPath                                    string
+	nodeLabels                                         map[string]string
+	taints                                             []string
+	registerNode                                       bool
 	etcdServers, nodePortAddresses                     []string
 	agentPort, proxyPort, verbosity                    int
 	cleanup                                            bool
@@ -98,6 +101,9 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 	fs.StringSliceVar(&f.nodePortAddresses, "nodeport-addresses", nil, "CIDR ranges of the node addresses that serve node ports (comma-separated); empty means every local address")
 	fs.StringVar(&f.dataDir, "data-dir", "./gantry-node", "directory for the node's state (subnet.env)")
 	fs.StringVar(&f.rootDir, "root-dir", "", "directory of the pods' volumes (the kubelet's --root-dir); default /var/lib/gantry/nodeagent/<node-name>")
+	fs.StringToStringVar(&f.nodeLabels, "node-labels", nil, "labels the node registers with, key=value (comma-separated)")
+	fs.StringSliceVar(&f.taints, "register-with-taints", nil, "taints the node registers with, key[=value]:Effect (comma-separated)")
+	fs.BoolVar(&f.registerNode, "register-node", true, "create the Node in the API server; false waits for an administrator to create it")
 	fs.StringVar(&f.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests (one pod per YAML or JSON file) the node runs and mirrors to the API server")
 	fs.IntVar(&f.agentPort, "node-agent-port", 10250, "port of the node agent's HTTPS API (logs, exec); 0 picks a free one")
 	fs.StringVar(&f.tlsCertFile, "tls-cert-file", "", "serving certificate of the node agent's API (examples/master writes <data-dir>/nodes/<name>.crt); default: a self-signed one")
@@ -156,6 +162,10 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 	if (f.tlsCertFile == "") != (f.tlsKeyFile == "") {
 		return errors.New("--tls-cert-file and --tls-private-key-file go together")
 	}
+	taints, err := cluster.ParseTaints(f.taints)
+	if err != nil {
+		return fmt.Errorf("--register-with-taints: %w", err)
+	}
 	restCfg, err := loadKubeconfig(f.kubeconfig)
 	if err != nil {
 		return err
@@ -168,6 +178,7 @@ func run(ctx context.Context, out io.Writer, f flags, logger *slog.Logger) error
 		ProxyServeAddress: net.JoinHostPort(nodeIP.String(), strconv.Itoa(f.proxyPort)),
 		TLSCertFile:       f.tlsCertFile, TLSKeyFile: f.tlsKeyFile,
 		RootDir: f.rootDir, PodManifestPath: f.podManifestPath,
+		Labels: f.nodeLabels, Taints: taints, DisableRegistration: !f.registerNode,
 	}
 	switch {
 	case f.clientCAFile != "":
