@@ -110,4 +110,26 @@ func TestKubectlAttachOnDocker(t *testing.T) {
 	p, err := pods.Get(ctx, name, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Zero(t, p.Status.ContainerStatuses[0].RestartCount)
+
+	// A pod with stdin (stdinOnce) takes what kubectl attach -i sends:
+	// cat echoes it and ends when kubectl closes its input.
+	catName := "cat-" + rand.String(5)
+	catPod := busyboxPod(catName, node, corev1.RestartPolicyNever, "cat")
+	catPod.Spec.Containers[0].Stdin, catPod.Spec.Containers[0].StdinOnce = true, true
+	_, err = pods.Create(ctx, catPod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor(t, "the cat pod to run", time.Minute, func() (bool, error) {
+		p, err := pods.Get(ctx, catName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning, nil
+	})
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, filepath.Join(dir, "kubectl"), "--kubeconfig", kubeconfig, "-s", host, "-n", "default", "attach", "-i", catName)
+	cmd.Stdin = strings.NewReader("hello from stdin\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "hello from stdin")
 }

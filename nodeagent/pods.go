@@ -299,7 +299,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	}
 	cfg := runtime.ContainerConfig{
 		Name: c.Name, Attempt: attempt, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir,
-		Resources: containerResources(c),
+		Resources: containerResources(c), Stdin: c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
 	}
 	if sc := c.SecurityContext; sc != nil && sc.Privileged != nil {
 		cfg.Privileged = *sc.Privileged

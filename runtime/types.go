@@ -160,6 +160,11 @@ type ContainerConfig struct {
 	// Privileged gives the container all capabilities and devices.
 	Privileged bool
 
+	// Stdin keeps the container's standard input open for Attach
+	// (a pod's stdin); StdinOnce closes it when the first attached client
+	// detaches (stdinOnce); TTY gives the container a terminal (tty).
+	Stdin, StdinOnce, TTY bool
+
 	// Labels identify the container; ListContainers filters on them. Keys of
 	// the gantry.io/ prefix are the runtime's own (see ContainerLabels) and
 	// are overwritten.

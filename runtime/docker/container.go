@@ -30,9 +30,13 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg run
 	labels := r.dockerLabels(runtime.ContainerLabels(sb, cfg), cfg.Annotations)
 	labels[labelImage] = cfg.Image
 	config := &container.Config{
-		Image:      cfg.Image,
-		WorkingDir: cfg.WorkingDir,
-		Labels:     labels,
+		Image:       cfg.Image,
+		WorkingDir:  cfg.WorkingDir,
+		Labels:      labels,
+		Tty:         cfg.TTY,
+		OpenStdin:   cfg.Stdin,
+		StdinOnce:   cfg.Stdin && cfg.StdinOnce,
+		AttachStdin: cfg.Stdin,
 	}
 	if len(cfg.Command) > 0 {
 		config.Entrypoint = cfg.Command
