@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,21 +63,26 @@ func TestNodeAgentAPISecured(t *testing.T) {
 		return err
 	})
 	var addr string
-	eventually(t, func() error {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, "logger", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if p.Status.Phase != corev1.PodRunning {
-			return fmt.Errorf("phase %q", p.Status.Phase)
-		}
-		node, err := cs.CoreV1().Nodes().Get(ctx, "secure-node", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(node.Status.DaemonEndpoints.KubeletEndpoint.Port)))
-		return nil
-	})
+	// The pod starts once its token volume can be made: the root CA
+	// publisher's kube-root-ca.crt and a TokenRequest (slow under -race on
+	// a loaded machine).
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.NoError(c, func() error {
+			p, err := cs.CoreV1().Pods("default").Get(ctx, "logger", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("phase %q", p.Status.Phase)
+			}
+			node, err := cs.CoreV1().Nodes().Get(ctx, "secure-node", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(int(node.Status.DaemonEndpoints.KubeletEndpoint.Port)))
+			return nil
+		}())
+	}, time.Minute, 10*time.Millisecond, "the pod never ran")
 
 	t.Run("logs through the API server", func(t *testing.T) {
 		_, err := cs.CoreV1().Pods("default").GetLogs("logger", &corev1.PodLogOptions{}).DoRaw(ctx)
