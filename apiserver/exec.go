@@ -20,23 +20,30 @@ var execVerbs = []string{"create", "get"}
 // speaks the remote command stream protocols. It blocks until the session
 // ends.
 func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo) error {
+	if len(r.URL.Query()["command"]) == 0 {
+		return apierrors.NewBadRequest("you must specify at least one command for the container")
+	}
+	return s.streamToContainer(w, r, res, info, "exec", "exec into")
+}
+
+// streamToContainer checks that the pod of info runs the container the
+// query names (or its only one), then proxies the request, upgrade and
+// query included, to /<endpoint>/<namespace>/<pod>/<container> on the
+// agent of the pod's node. verb names the action in errors ("exec into").
+func (s *Server) streamToContainer(w http.ResponseWriter, r *http.Request, res *Resource, info requestInfo, endpoint, verb string) error {
 	obj, _, err := s.getObject(r.Context(), res, info.Namespace, info.Name)
 	if err != nil {
 		return err
 	}
 	pod := obj.(*corev1.Pod)
-	q := r.URL.Query()
-	if len(q["command"]) == 0 {
-		return apierrors.NewBadRequest("you must specify at least one command for the container")
-	}
-	container, err := podContainer(pod, q.Get("container"))
+	container, err := podContainer(pod, r.URL.Query().Get("container"))
 	if err != nil {
 		return err
 	}
 	switch pod.Status.Phase {
 	case corev1.PodRunning:
 	case corev1.PodSucceeded, corev1.PodFailed:
-		return apierrors.NewBadRequest(fmt.Sprintf("cannot exec into a container in a completed pod; current phase is %s", pod.Status.Phase))
+		return apierrors.NewBadRequest(fmt.Sprintf("cannot %s a container in a completed pod; current phase is %s", verb, pod.Status.Phase))
 	default:
 		if pod.Spec.NodeName != "" {
 			return apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running; current phase is %s", pod.Name, pod.Status.Phase))
@@ -46,7 +53,7 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request, res *Resourc
 	if err != nil {
 		return err
 	}
-	target := base.JoinPath("exec", pod.Namespace, pod.Name, container)
+	target := base.JoinPath(endpoint, pod.Namespace, pod.Name, container)
 	if !strings.HasPrefix(target.Path, "/") {
 		target.Path, target.RawPath = "/"+target.Path, ""
 	}
