@@ -908,20 +908,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions)
 	if err := opts.Validate(); err != nil {
 		return 0, fmt.Errorf("%s: %w", obj, err)
 	}
-	r.mu.Lock()
-	if err := r.unavailable(); err != nil {
-		r.mu.Unlock()
+	st, err := r.runningStatus(id, obj)
+	if err != nil {
 		return 0, err
-	}
-	c, ok := r.containers[id]
-	if !ok {
-		r.mu.Unlock()
-		return 0, fmt.Errorf("%s: %w", obj, runtime.ErrNotFound)
-	}
-	st := r.status(c)
-	r.mu.Unlock()
-	if st.State != runtime.ContainerRunning {
-		return 0, fmt.Errorf("%s: %w", obj, runtime.ErrNotRunning)
 	}
 	if r.opts.Exec == nil {
 		return 0, fmt.Errorf("%s: %w: the fake runtime runs no processes (set Options.Exec)", obj, errors.ErrUnsupported)
@@ -932,25 +921,35 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions)
 // Attach calls Options.Attach for a running container.
 func (r *Runtime) Attach(ctx context.Context, id string, opts runtime.AttachOptions) error {
 	obj := fmt.Sprintf("container %q: attach", id)
-	r.mu.Lock()
-	if err := r.unavailable(); err != nil {
-		r.mu.Unlock()
+	st, err := r.runningStatus(id, obj)
+	if err != nil {
 		return err
-	}
-	c, ok := r.containers[id]
-	if !ok {
-		r.mu.Unlock()
-		return fmt.Errorf("%s: %w", obj, runtime.ErrNotFound)
-	}
-	st := r.status(c)
-	r.mu.Unlock()
-	if st.State != runtime.ContainerRunning {
-		return fmt.Errorf("%s: %w", obj, runtime.ErrNotRunning)
 	}
 	if r.opts.Attach == nil {
 		return fmt.Errorf("%s: %w: the fake runtime runs no processes (set Options.Attach)", obj, errors.ErrUnsupported)
 	}
 	return r.opts.Attach(ctx, st, opts)
+}
+
+// runningStatus returns the status of a running container, for Exec and
+// Attach; obj names the call in errors.
+func (r *Runtime) runningStatus(id, obj string) (runtime.ContainerStatus, error) {
+	r.mu.Lock()
+	if err := r.unavailable(); err != nil {
+		r.mu.Unlock()
+		return runtime.ContainerStatus{}, err
+	}
+	c, ok := r.containers[id]
+	if !ok {
+		r.mu.Unlock()
+		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", obj, runtime.ErrNotFound)
+	}
+	st := r.status(c)
+	r.mu.Unlock()
+	if st.State != runtime.ContainerRunning {
+		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", obj, runtime.ErrNotRunning)
+	}
+	return st, nil
 }
 
 // --- images --------------------------------------------------------------------
