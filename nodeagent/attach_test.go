@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,12 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/gantryhq/gantry/nodeagent"
 	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/fake"
 )
@@ -47,30 +44,8 @@ func fakeAttach(ctx context.Context, st runtime.ContainerStatus, opts runtime.At
 // TestAttachOnFakeRuntime attaches through the API server's pods/attach
 // and the agent's /attach endpoint, over SPDY and WebSocket.
 func TestAttachOnFakeRuntime(t *testing.T) {
-	rt, err := fake.New(fake.Options{Images: []string{"app:1"}, Attach: fakeAttach})
-	require.NoError(t, err)
-	cs := apiServer(t)
-	agent, err := nodeagent.New(nodeagent.Options{
-		NodeName: "n1", Client: cs, Runtime: rt,
-		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
-		SyncInterval: 100 * time.Millisecond, StatusUpdateInterval: time.Second,
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-
-	pods := cs.CoreV1().Pods("default")
-	_, err = pods.Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "app"},
-		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever}}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	waitFor(t, "the pod to run", 20*time.Second, func() (bool, error) {
-		p, err := pods.Get(ctx, "app", metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning, err
-	})
+	cs := fakeAgentWithApp(t, fake.Options{Images: []string{"app:1"}, Attach: fakeAttach})
+	ctx := context.Background()
 	cfg := &rest.Config{Host: apiHost(cs)}
 	attachURL := func(opts *corev1.PodAttachOptions) *url.URL {
 		return cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("app").

@@ -363,30 +363,8 @@ func fakeExec(ctx context.Context, _ runtime.ContainerStatus, opts runtime.ExecO
 // and the agent's /exec endpoint on the fake runtime, with every protocol
 // client-go speaks.
 func TestExecProtocolsOnFakeRuntime(t *testing.T) {
-	rt, err := fake.New(fake.Options{Images: []string{"app:1"}, Exec: fakeExec})
-	require.NoError(t, err)
-	cs := apiServer(t)
-	agent, err := nodeagent.New(nodeagent.Options{
-		NodeName: "n1", Client: cs, Runtime: rt,
-		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
-		SyncInterval: 100 * time.Millisecond, StatusUpdateInterval: time.Second,
-	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-
-	pods := cs.CoreV1().Pods("default")
-	_, err = pods.Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "app"},
-		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever}}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	waitFor(t, "the pod to run", 20*time.Second, func() (bool, error) {
-		p, err := pods.Get(ctx, "app", metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning, err
-	})
+	cs := fakeAgentWithApp(t, fake.Options{Images: []string{"app:1"}, Exec: fakeExec})
+	ctx := context.Background()
 	cfg := &rest.Config{Host: apiHost(cs)}
 	execURL := func(opts *corev1.PodExecOptions) *url.URL {
 		return cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("app").
@@ -553,4 +531,37 @@ func TestExecProtocolsOnFakeRuntime(t *testing.T) {
 			})
 		}
 	})
+}
+
+// fakeAgentWithApp runs, until the test ends, a node agent of node n1 on a
+// fake runtime made with opts (which must have the image app:1), serving
+// its API, and a pod "app" in namespace default on it; the pod is Running
+// when it returns.
+func fakeAgentWithApp(t *testing.T, opts fake.Options) kubernetes.Interface {
+	t.Helper()
+	rt, err := fake.New(opts)
+	require.NoError(t, err)
+	cs := apiServer(t)
+	agent, err := nodeagent.New(nodeagent.Options{
+		NodeName: "n1", Client: cs, Runtime: rt,
+		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
+		SyncInterval: 100 * time.Millisecond, StatusUpdateInterval: time.Second,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	pods := cs.CoreV1().Pods("default")
+	_, err = pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "app"},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor(t, "the pod to run", 20*time.Second, func() (bool, error) {
+		p, err := pods.Get(ctx, "app", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	return cs
 }
