@@ -129,6 +129,7 @@ type Scheduler struct {
 	nextStartNodeIndex int
 	statusBuf          []*Status
 	feasibleBuf        []*NodeInfo
+	statusDirty        bool // statusBuf holds statuses of the last cycle
 	bindWG             sync.WaitGroup
 
 	nomMu     sync.Mutex
@@ -521,7 +522,10 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 		s.statusBuf = make([]*Status, len(nodes))
 	}
 	statuses := s.statusBuf[:len(nodes)]
-	clear(statuses)
+	if s.statusDirty {
+		clear(s.statusBuf[:cap(s.statusBuf)])
+		s.statusDirty = false
+	}
 	start := 0
 	if sample {
 		start = s.nextStartNodeIndex % len(nodes)
@@ -541,64 +545,87 @@ func (s *Scheduler) findFeasible(ctx context.Context, fw *Framework, state *Cycl
 	var errMu sync.Mutex
 	var firstErr error
 	var stop atomic.Bool // enough nodes found, or an error
-	fw.par.Until(ctx, len(nodes), func(i int) {
+	// Workers take chunks of nodes and publish each chunk's feasible nodes
+	// with one atomic add: a counter bumped per node would bounce its
+	// cache line between cores on every feasible node.
+	chunks := (len(nodes) + filterChunk - 1) / filterChunk
+	fw.par.UntilStop(ctx, chunks, func(c int) bool {
 		if stop.Load() {
-			return
+			return false
 		}
-		idx := (start + i) % len(nodes)
-		ni := nodes[idx]
-		if noms := nominated[ni.Name()]; len(noms) > 0 {
-			// Pods nominated here with at least this priority count as
-			// running on the node (as in kube-scheduler).
-			var clone *NodeInfo
-			for _, pi := range noms {
-				if pi.Pod.UID != pod.UID && fw.PriorityOf(pi.Pod) >= prio {
-					if clone == nil {
-						clone = ni.Clone()
-					}
-					clone.AddPodInfo(pi)
+		var local [filterChunk]*NodeInfo
+		k, rej := 0, 0
+		lo, hi := c*filterChunk, min((c+1)*filterChunk, len(nodes))
+		for i := lo; i < hi && int(found.Load())+k < want; i++ {
+			idx := (start + i) % len(nodes)
+			ni := nodes[idx]
+			if len(nominated) > 0 {
+				ni = withNominated(fw, pod, prio, ni, nominated[ni.Name()])
+			}
+			st := fw.RunFilterPlugins(ctx, state, pod, ni)
+			switch {
+			case st.IsSuccess():
+				local[k] = nodes[idx]
+				k++
+			case st.Code() == Error:
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = st.AsError()
 				}
-			}
-			if clone != nil {
-				ni = clone
+				errMu.Unlock()
+				stop.Store(true)
+				return false
+			default:
+				statuses[idx] = st
+				rej++
 			}
 		}
-		st := fw.RunFilterPlugins(ctx, state, pod, ni)
-		if st.IsSuccess() {
-			n := found.Add(1)
-			if int(n) > want {
-				stop.Store(true)
-				found.Add(-1)
-				return
-			}
-			if int(n) == want {
-				stop.Store(true)
-			}
-			feasible[n-1] = nodes[idx]
-			return
+		if rej > 0 {
+			rejected.Add(int64(rej))
 		}
-		if st.Code() == Error {
-			errMu.Lock()
-			if firstErr == nil {
-				firstErr = st.AsError()
-			}
-			errMu.Unlock()
+		base := int(found.Add(int64(k))) - k
+		if base < want {
+			copy(feasible[base:min(base+k, want)], local[:k])
+		}
+		if base+k >= want {
 			stop.Store(true)
-			return
+			return false
 		}
-		statuses[idx] = st
-		rejected.Add(1)
+		return true
 	})
+	s.statusDirty = rejected.Load() > 0
 	if firstErr != nil {
 		return nil, nil, 0, fmt.Errorf("pod %q: %w", podKey(pod), firstErr)
 	}
 	if ctx.Err() != nil {
 		return nil, nil, 0, ctx.Err()
 	}
-	n := int(found.Load())
+	n := min(int(found.Load()), want)
 	evaluated := n + int(rejected.Load())
 	if sample {
 		s.nextStartNodeIndex = (start + evaluated) % len(nodes)
 	}
 	return feasible[:n], statuses, evaluated, nil
+}
+
+// filterChunk is how many nodes a filter worker takes at a time.
+const filterChunk = 16
+
+// withNominated returns ni with the pods nominated to it that have at
+// least prio (other than pod itself) counted as running there, as
+// kube-scheduler does; ni itself when there are none.
+func withNominated(fw *Framework, pod *corev1.Pod, prio int32, ni *NodeInfo, noms []*PodInfo) *NodeInfo {
+	var clone *NodeInfo
+	for _, pi := range noms {
+		if pi.Pod.UID != pod.UID && fw.PriorityOf(pi.Pod) >= prio {
+			if clone == nil {
+				clone = ni.Clone()
+			}
+			clone.AddPodInfo(pi)
+		}
+	}
+	if clone == nil {
+		return ni
+	}
+	return clone
 }
