@@ -141,9 +141,11 @@ func (*NodeResourcesFit) Filter(_ context.Context, st *scheduler.CycleState, pod
 	if r.EphemeralStorage > 0 && r.EphemeralStorage > ni.Allocatable.EphemeralStorage-ni.Requested.EphemeralStorage {
 		reasons = append(reasons, reasonInsufficent+string(corev1.ResourceEphemeralStorage))
 	}
-	for name, q := range r.Scalar {
-		if q > 0 && q > ni.Allocatable.Scalar[name]-ni.Requested.Scalar[name] {
-			reasons = append(reasons, reasonInsufficent+string(name))
+	if len(r.Scalar) > 0 { // ranging over even a nil map costs a call per node
+		for name, q := range r.Scalar {
+			if q > 0 && q > ni.Allocatable.Scalar[name]-ni.Requested.Scalar[name] {
+				reasons = append(reasons, reasonInsufficent+string(name))
+			}
 		}
 	}
 	if len(reasons) > 0 {
