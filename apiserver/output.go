@@ -83,11 +83,21 @@ func notAcceptable(msg string) error {
 	return apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", msg, 0, false)
 }
 
+// partialMetadata is obj's whole ObjectMeta (labels, annotations, owners,
+// ...) as a PartialObjectMetadata: what metadata-only clients and the rows
+// of a Table (kubectl get --show-labels) read.
 func partialMetadata(obj runtime.Object, version string) *metav1.PartialObjectMetadata {
 	a := mustAccessor(obj)
+	// The accessor of a typed object is the object itself; its ObjectMeta
+	// comes from GetObjectMeta.
 	om, ok := a.(*metav1.ObjectMeta)
+	if oma, isOMA := obj.(metav1.ObjectMetaAccessor); !ok && isOMA {
+		om, ok = oma.GetObjectMeta().(*metav1.ObjectMeta)
+	}
 	if !ok {
-		om = &metav1.ObjectMeta{Name: a.GetName(), Namespace: a.GetNamespace(), UID: a.GetUID(), ResourceVersion: a.GetResourceVersion()}
+		om = &metav1.ObjectMeta{Name: a.GetName(), Namespace: a.GetNamespace(), UID: a.GetUID(), ResourceVersion: a.GetResourceVersion(),
+			Labels: a.GetLabels(), Annotations: a.GetAnnotations(), CreationTimestamp: a.GetCreationTimestamp(), DeletionTimestamp: a.GetDeletionTimestamp(),
+			OwnerReferences: a.GetOwnerReferences(), Finalizers: a.GetFinalizers(), Generation: a.GetGeneration(), GenerateName: a.GetGenerateName()}
 	}
 	p := &metav1.PartialObjectMetadata{ObjectMeta: *om.DeepCopy()}
 	p.APIVersion, p.Kind = metav1.GroupName+"/"+version, "PartialObjectMetadata"

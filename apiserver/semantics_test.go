@@ -273,6 +273,25 @@ func TestTablesDiscoveryAndMetrics(t *testing.T) {
 	require.Equal(t, []string{"Name", "Ready", "Status", "Restarts", "Age"}, cols)
 	require.Len(t, table.Rows, 1)
 	require.Equal(t, "p", table.Rows[0].Cells[0])
+	// kubectl get --show-labels prints the labels of the row's metadata.
+	var rowMeta metav1.PartialObjectMetadata
+	require.NoError(t, json.Unmarshal(table.Rows[0].Object.Raw, &rowMeta))
+	require.Equal(t, map[string]string{"app": "web"}, rowMeta.Labels)
+	require.False(t, rowMeta.CreationTimestamp.IsZero())
+
+	// Metadata-only reads carry all of the metadata, not only the name.
+	resp, body = get("/api/v1/namespaces/default/pods/p", "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io")
+	require.Equal(t, 200, resp.StatusCode)
+	var partial metav1.PartialObjectMetadata
+	require.NoError(t, json.Unmarshal(body, &partial))
+	require.Equal(t, "PartialObjectMetadata", partial.Kind)
+	require.Equal(t, map[string]string{"app": "web"}, partial.Labels)
+	resp, body = get("/api/v1/namespaces/default/pods", "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io")
+	require.Equal(t, 200, resp.StatusCode)
+	var partialList metav1.PartialObjectMetadataList
+	require.NoError(t, json.Unmarshal(body, &partialList))
+	require.Len(t, partialList.Items, 1)
+	require.Equal(t, map[string]string{"app": "web"}, partialList.Items[0].Labels)
 
 	resp, _ = get("/api", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")
 	require.Contains(t, resp.Header.Get("Content-Type"), "as=APIGroupDiscoveryList")
