@@ -92,7 +92,10 @@ func TestBadInputGetsStatusAndWritesNothing(t *testing.T) {
 		{"bad continue", "GET", pods + "?limit=1&continue=garbage", "", "", 400, metav1.StatusReasonBadRequest, "continue"},
 		{"bad resourceVersion", "GET", pods + "?resourceVersion=abc", "", "", 400, metav1.StatusReasonBadRequest, "resource version"},
 		{"missing namespace", "POST", "/api/v1/namespaces/nope/pods", "application/json", valid, 404, metav1.StatusReasonNotFound, "namespaces"},
-		{"unknown resource", "GET", "/api/v1/namespaces/default/widgets", "", "", 404, metav1.StatusReasonNotFound, ""},
+		// As Kubernetes answers for a resource it does not serve (kubectl
+		// create cronjob on a server without cronjobs): no resource, no name.
+		{"unknown resource", "GET", "/api/v1/namespaces/default/widgets", "", "", 404, metav1.StatusReasonNotFound, "the server could not find the requested resource"},
+		{"unknown resource, create", "POST", "/apis/batch/v1/namespaces/default/widgets", "application/json", valid, 404, metav1.StatusReasonNotFound, "the server could not find the requested resource"},
 		{"bad patch type", "PATCH", pods + "/p", "application/x-bogus", `{}`, 415, metav1.StatusReasonUnsupportedMediaType, ""},
 		{"name disagrees with URL", "PUT", pods + "/q", "application/json", valid, 400, metav1.StatusReasonBadRequest, "does not match the name"},
 		{"negative grace period", "DELETE", pods + "/p?gracePeriodSeconds=-5", "", "", 400, metav1.StatusReasonBadRequest, ""},

@@ -240,7 +240,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resourceFor(info requestInfo) (*Resource, error) {
 	res, ok := s.resources[info.GroupVersion.WithResource(info.Resource)]
 	if !ok {
-		return nil, apierrors.NewNotFound(schema.GroupResource{Group: info.GroupVersion.Group, Resource: info.Resource}, "")
+		// What Kubernetes answers for a path it does not serve; client-go
+		// words it the same way for a 404 without a Status.
+		return nil, apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "", 0, false)
 	}
 	return res, nil
 }
