@@ -146,18 +146,28 @@ func tolerates(tols []corev1.Toleration, t corev1.Taint) bool {
 	return false
 }
 
-// eligible reports whether ds should run a pod on n.
-func eligible(ds *appsv1.DaemonSet, n *corev1.Node) bool {
+// eligible reports whether ds should run a pod on n (run) and whether a
+// pod already there may keep running (keep). As in Kubernetes, a NoSchedule
+// taint the daemon does not tolerate only keeps new pods off the node; a
+// NoExecute one evicts the running pod too.
+func eligible(ds *appsv1.DaemonSet, n *corev1.Node) (run, keep bool) {
 	if !labels.SelectorFromSet(ds.Spec.Template.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
-		return false
+		return false, false
 	}
 	tols := append(append([]corev1.Toleration{}, ds.Spec.Template.Spec.Tolerations...), daemonTolerations...)
+	run, keep = true, true
 	for _, t := range n.Spec.Taints {
-		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && !tolerates(tols, t) {
-			return false
+		if tolerates(tols, t) {
+			continue
+		}
+		switch t.Effect {
+		case corev1.TaintEffectNoSchedule:
+			run = false
+		case corev1.TaintEffectNoExecute:
+			run, keep = false, false
 		}
 	}
-	return true
+	return run, keep
 }
 
 // nodeOf is the node a daemon pod is for: its nodeName, or the node its
@@ -210,11 +220,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	var create []string
 	var del []*corev1.Pod
 	st := appsv1.DaemonSetStatus{ObservedGeneration: ds.Generation, CollisionCount: ds.Status.CollisionCount, Conditions: ds.Status.Conditions}
-	eligibleNodes := map[string]bool{}
+	eligibleNodes := map[string]bool{} // nodes that should run a pod
+	keepNodes := map[string]bool{}     // nodes whose pods may stay
 	for _, n := range nodes {
-		if eligible(ds, n) && n.DeletionTimestamp == nil {
-			eligibleNodes[n.Name] = true
+		if n.DeletionTimestamp != nil {
+			continue
 		}
+		run, keep := eligible(ds, n)
+		eligibleNodes[n.Name] = run
+		keepNodes[n.Name] = keep
 	}
 	var old []*corev1.Pod
 	unavailable := 0
@@ -224,7 +238,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 			if len(pods) > 0 {
 				st.NumberMisscheduled++
 			}
-			del = append(del, pods...)
+			if !keepNodes[n.Name] {
+				del = append(del, pods...)
+			}
 			continue
 		}
 		st.DesiredNumberScheduled++

@@ -156,3 +156,71 @@ func TestDaemonSet(t *testing.T) {
 	}
 	require.Greater(t, events, 4)
 }
+
+// TestDaemonSetTaintedNode: as in Kubernetes, a NoSchedule taint the daemon
+// does not tolerate keeps new pods off the node but leaves the running one
+// (counted misscheduled); a NoExecute taint evicts it.
+func TestDaemonSetTaintedNode(t *testing.T) {
+	s := controllertest.Start(t, apiserver.Options{})
+	cs := s.Client
+	m, err := controller.NewManager(controller.ManagerOptions{Client: cs})
+	require.NoError(t, err)
+	require.NoError(t, daemonset.Register(m))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	go readyKubelet(ctx, cs)
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	_, err = cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	labels := map[string]string{"app": "agent"}
+	_, err = cs.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "v1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	livePods := func() []string {
+		l, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=agent"})
+		require.NoError(t, err)
+		var names []string
+		for _, p := range l.Items {
+			if p.DeletionTimestamp == nil {
+				names = append(names, p.Name)
+			}
+		}
+		return names
+	}
+	status := func() appsv1.DaemonSetStatus {
+		d, err := cs.AppsV1().DaemonSets("default").Get(ctx, "agent", metav1.GetOptions{})
+		require.NoError(t, err)
+		return d.Status
+	}
+	controllertest.Eventually(t, wait, "a ready pod on n1", func() (bool, error) {
+		return len(livePods()) == 1 && status().NumberReady == 1, nil
+	})
+	running := livePods()
+
+	taint := func(effect corev1.TaintEffect) {
+		_, err := cs.CoreV1().Nodes().Patch(ctx, "n1", types.MergePatchType,
+			fmt.Appendf(nil, `{"spec":{"taints":[{"key":"dedicated","value":"db","effect":%q}]}}`, effect), metav1.PatchOptions{})
+		require.NoError(t, err)
+	}
+	taint(corev1.TaintEffectNoSchedule)
+	controllertest.Eventually(t, wait, "the NoSchedule taint is seen", func() (bool, error) {
+		return status().DesiredNumberScheduled == 0, nil
+	})
+	require.Equal(t, running, livePods(), "a NoSchedule taint must not delete the running daemon pod")
+	require.Equal(t, int32(1), status().NumberMisscheduled)
+
+	taint(corev1.TaintEffectNoExecute)
+	controllertest.Eventually(t, wait, "the NoExecute taint evicts the pod", func() (bool, error) {
+		return len(livePods()) == 0, nil
+	})
+}

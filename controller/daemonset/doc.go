@@ -2,7 +2,9 @@
 // node (the node matches the template's nodeSelector and its NoSchedule and
 // NoExecute taints are tolerated), pinned to the node with a required node
 // affinity on metadata.name as Kubernetes does, so the scheduler binds it;
-// pods on nodes that are gone or no longer eligible are deleted. A
+// pods on nodes that are gone or no longer eligible are deleted, except
+// that a NoSchedule taint only keeps new pods off (the running one stays,
+// counted misscheduled) and only a NoExecute taint evicts. A
 // RollingUpdate replaces pods whose controller-revision-hash differs from
 // the template's, at most maxUnavailable unavailable at a time; OnDelete
 // leaves them. The status counts desired, current, misscheduled, updated,
