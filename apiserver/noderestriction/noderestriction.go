@@ -59,6 +59,18 @@ var _ apiserver.Authorizer = (*Authorizer)(nil)
 // NewAuthorizer returns the node authorizer.
 func NewAuthorizer(opts AuthorizerOptions) *Authorizer { return &Authorizer{pods: opts.Pods} }
 
+var _ apiserver.RuleResolver = (*Authorizer)(nil)
+
+// RulesFor implements apiserver.RuleResolver: the node authorizer has no
+// rules to list. For a node agent the answer is incomplete (its decisions
+// depend on the pods bound to the node), for other users it adds nothing.
+func (z *Authorizer) RulesFor(_ context.Context, user *apiserver.UserInfo, _ string) (apiserver.Rules, error) {
+	if node, ok := NodeName(user); ok {
+		return apiserver.Rules{Incomplete: true}, fmt.Errorf("node %q: the node authorizer does not list rules", node)
+	}
+	return apiserver.Rules{}, nil
+}
+
 // referencedResources are the core resources a node agent may read when
 // one of its pods refers to them, and their names in messages.
 var referencedResources = map[string]string{

@@ -32,6 +32,22 @@ func TestNodeName(t *testing.T) {
 	}
 }
 
+// TestAuthorizerRulesFor: the node authorizer lists no rules; for node
+// agents the list of a rules review is incomplete (it decides by their pods,
+// not by rules), for everyone else it adds nothing and leaves the list
+// complete (kubectl auth can-i --list prints no warning).
+func TestAuthorizerRulesFor(t *testing.T) {
+	var z apiserver.RuleResolver = NewAuthorizer(AuthorizerOptions{})
+	r, err := z.RulesFor(context.Background(), &apiserver.UserInfo{Name: "jane", Groups: []string{"system:authenticated"}}, "default")
+	if err != nil || r.Incomplete || len(r.Resource)+len(r.NonResource) != 0 {
+		t.Errorf("RulesFor(jane) = %+v, %v; want no rules, complete", r, err)
+	}
+	r, err = z.RulesFor(context.Background(), n1, "default")
+	if err == nil || !r.Incomplete {
+		t.Errorf("RulesFor(node) = %+v, %v; want incomplete with an error", r, err)
+	}
+}
+
 func TestAuthorizer(t *testing.T) {
 	z := NewAuthorizer(AuthorizerOptions{})
 	attrs := func(verb, group, resource, sub, ns, name string) apiserver.Attributes {
