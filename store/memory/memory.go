@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
 	"k8s.io/utils/clock"
 
 	"github.com/gantryhq/gantry/store"
@@ -45,9 +46,10 @@ type Store struct {
 	// and events before it are gone.
 	compacted int64
 	// keys maps every key that has history to its versions, including keys
-	// whose last version is a deletion. sorted holds the same keys in order.
+	// whose last version is a deletion. sorted holds the same keys in order
+	// (a B-tree: a create or a compaction does not move the other keys).
 	keys   map[string]*history
-	sorted []string
+	sorted *btree.BTreeG[string]
 	// log[i] is the change made at revision logStart+i; logStart is
 	// compacted+1 after a compaction.
 	log      []record
@@ -123,6 +125,7 @@ func New(opts Options) *Store {
 		done:     make(chan struct{}),
 		rev:      1,
 		keys:     map[string]*history{},
+		sorted:   btree.NewOrderedG[string](32),
 		logStart: 2,
 		changed:  make(chan struct{}),
 		kick:     make(chan struct{}, 1),
@@ -199,22 +202,22 @@ func (s *Store) List(ctx context.Context, prefix string, opts store.ListOptions)
 
 	res := &store.ListResult{Revision: rev}
 	var last string
-	for i := sort.SearchStrings(s.sorted, start); i < len(s.sorted); i++ {
-		key := s.sorted[i]
+	s.sorted.AscendGreaterOrEqual(start, func(key string) bool {
 		if !strings.HasPrefix(key, prefix) {
-			break
+			return false
 		}
 		v, ok := s.keys[key].at(rev)
 		if !ok {
-			continue
+			return true
 		}
 		if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit {
 			res.Remaining++
-			continue
+			return true
 		}
 		res.Items = append(res.Items, v.keyValue(key))
 		last = key
-	}
+		return true
+	})
 	if res.Remaining > 0 {
 		// The smallest key after last.
 		res.Continue = store.EncodeContinue(prefix, rev, last+"\x00")
@@ -255,8 +258,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, opts store
 	} else {
 		h = &history{}
 		s.keys[key] = h
-		i, _ := slices.BinarySearch(s.sorted, key)
-		s.sorted = slices.Insert(s.sorted, i, key)
+		s.sorted.ReplaceOrInsert(key)
 	}
 	rev := s.rev + 1
 	v := version{mod: rev, create: rev, value: value}
@@ -390,7 +392,6 @@ func (s *Store) Compact(ctx context.Context, revision int64) error {
 
 	// Each key keeps the versions at revision and later, plus the one
 	// visible at revision unless that is a deletion.
-	removed := false
 	for key, h := range s.keys {
 		i := sort.Search(len(h.versions), func(i int) bool { return h.versions[i].mod > revision })
 		keep := max(i-1, 0)
@@ -402,13 +403,10 @@ func (s *Store) Compact(ctx context.Context, revision int64) error {
 		}
 		if keep == len(h.versions) {
 			delete(s.keys, key)
-			removed = true
+			s.sorted.Delete(key)
 			continue
 		}
 		h.versions = slices.Clone(h.versions[keep:])
-	}
-	if removed {
-		s.sorted = slices.DeleteFunc(s.sorted, func(k string) bool { return s.keys[k] == nil })
 	}
 	return nil
 }
