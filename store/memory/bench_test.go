@@ -19,8 +19,9 @@ import (
 //
 // Measured on the 2-core development machine: with a sorted slice of keys
 // (before the B-tree) 100,000 existing keys cost 14x the 1,000-key create
-// (134 µs); with the B-tree 1,000,000 stay within 0.4-3x (garbage collection of the larger heap and
-// other load; no growth with the key count).
+// (134 µs); with the B-tree 100,000 and 1,000,000 stay within 0.4-3x
+// (garbage collection of the larger heap and other load; no growth with
+// the key count).
 func BenchmarkCreate(b *testing.B) {
 	createNanos(b, 1000, 20000) // warm up
 	base := createNanos(b, 1000, 20000)
