@@ -18,6 +18,29 @@ import (
 // iperfSeconds is the length of one iperf3 run.
 const iperfSeconds = 3
 
+// backends are the backends that the benchmark and TestBulkTCPKeepsGSO
+// run over.
+var backends = []struct {
+	name    string
+	backend overlay.BackendConfig
+	new     func(testing.TB, *overlaytest.Host) overlay.Backend
+}{
+	{"vxlan", overlay.BackendConfig{Type: overlay.TypeVXLAN}, func(t testing.TB, h *overlaytest.Host) overlay.Backend {
+		be, err := vxlan.New(vxlan.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return be
+	}},
+	{"hostgw", overlay.BackendConfig{Type: overlay.TypeHostGW}, func(t testing.TB, h *overlaytest.Host) overlay.Backend {
+		be, err := hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return be
+	}},
+}
+
 // BenchmarkOverlayThroughput measures TCP throughput with iperf3 from a pod
 // on one host to a pod on another, for each backend, and host to host over
 // the same veth underlay in the same iteration, and reports
@@ -41,29 +64,12 @@ func BenchmarkOverlayThroughput(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Fatal("iperf3 not found; install iperf3 (hack/lib.sh ensure_packages)")
 	}
-	for _, bc := range []struct {
-		name    string
-		backend overlay.BackendConfig
-		new     func(testing.TB, *overlaytest.Host) (overlay.Backend, error)
-	}{
-		{"vxlan", overlay.BackendConfig{Type: overlay.TypeVXLAN}, func(_ testing.TB, h *overlaytest.Host) (overlay.Backend, error) {
-			return vxlan.New(vxlan.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
-		}},
-		{"hostgw", overlay.BackendConfig{Type: overlay.TypeHostGW}, func(_ testing.TB, h *overlaytest.Host) (overlay.Backend, error) {
-			return hostgw.New(hostgw.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
-		}},
-	} {
+	for _, bc := range backends {
 		b.Run("backend="+bc.name, func(b *testing.B) {
 			c := overlaytest.NewCluster(b, overlaytest.ClusterOptions{
-				Backend:  bc.backend,
-				Segments: []int{0, 0},
-				NewBackend: func(t testing.TB, h *overlaytest.Host) overlay.Backend {
-					be, err := bc.new(t, h)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return be
-				},
+				Backend:    bc.backend,
+				Segments:   []int{0, 0},
+				NewBackend: bc.new,
 			})
 			c.Start(0, 0)
 			c.Start(1, 0)
