@@ -16,9 +16,10 @@ import (
 )
 
 // TestCrashLoopBackOffOnFakeClock: a container that exits after 1s with
-// code 1 is restarted after 10s, then 20s, then 40s of back-off - and never
-// earlier, however long the test takes, because all time is the fake
-// clock's.
+// code 1 is restarted at once the first time (as the kubelet does: no
+// CrashLoopBackOff before the first restart), then after 10s, 20s and 40s
+// of back-off - and never earlier, however long the test takes, because
+// all time is the fake clock's.
 func TestCrashLoopBackOffOnFakeClock(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	rt, err := fake.New(fake.Options{
@@ -62,8 +63,15 @@ func TestCrashLoopBackOffOnFakeClock(t *testing.T) {
 	}
 	waitStatus("the container runs", func(s corev1.ContainerStatus) bool { return s.State.Running != nil })
 
+	// The first exit is followed by a restart without back-off.
+	clk.Step(time.Second)
+	waitStatus("the first restart, at once", func(s corev1.ContainerStatus) bool {
+		return s.RestartCount == 1 && s.State.Running != nil
+	})
+
 	elapsed := time.Duration(0)
-	for restart, backoff := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second} {
+	for i, backoff := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second} {
+		restart := i + 1
 		// Exit after 1s, noticed on the next sync.
 		clk.Step(time.Second)
 		elapsed += time.Second

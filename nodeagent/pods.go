@@ -180,9 +180,9 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 				continue
 			}
 			attempt = cur.Attempt + 1
-			if wait := cur.FinishedAt.Add(a.backoff.delay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
+			if wait := cur.FinishedAt.Add(a.backoff.restartDelay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
 				waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
-					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoff.delay(cur.Attempt).Round(time.Second), c.Name, pod.Name, pod.Namespace, pod.UID)}
+					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoff.restartDelay(cur.Attempt).Round(time.Second), c.Name, pod.Name, pod.Namespace, pod.UID)}
 				requeue = min(requeue, wait)
 				continue
 			}
@@ -214,9 +214,9 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, w
 			return false, 0
 		case cur.State == runtime.ContainerExited:
 			attempt = cur.Attempt + 1
-			if wait := cur.FinishedAt.Add(a.backoff.delay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
+			if wait := cur.FinishedAt.Add(a.backoff.restartDelay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
 				waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
-					Message: fmt.Sprintf("back-off %s restarting failed init container=%s", a.backoff.delay(cur.Attempt).Round(time.Second), c.Name)}
+					Message: fmt.Sprintf("back-off %s restarting failed init container=%s", a.backoff.restartDelay(cur.Attempt).Round(time.Second), c.Name)}
 				return false, wait
 			}
 		default: // running or created: wait for it
