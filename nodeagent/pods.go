@@ -167,6 +167,7 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 			}
 			if res.kill != "" {
 				a.log.InfoContext(ctx, "restarting a container that failed its probe", "pod", key, "container", c.Name, "reason", res.kill)
+				a.event(pod, corev1.EventTypeNormal, "Killing", res.kill)
 				grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
 				if err := a.stopContainer(ctx, pod, c, cur, podIP, grace); err != nil {
 					return 0, err
@@ -183,6 +184,7 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 			if wait := cur.FinishedAt.Add(a.backoff.restartDelay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
 				waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoff.restartDelay(cur.Attempt).Round(time.Second), c.Name, pod.Name, pod.Namespace, pod.UID)}
+				a.event(pod, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID))
 				requeue = min(requeue, wait)
 				continue
 			}
@@ -217,6 +219,7 @@ func (a *Agent) runInit(ctx context.Context, pod *corev1.Pod, state *podState, w
 			if wait := cur.FinishedAt.Add(a.backoff.restartDelay(cur.Attempt)).Sub(a.clock.Now()); wait > 0 {
 				waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 					Message: fmt.Sprintf("back-off %s restarting failed init container=%s", a.backoff.restartDelay(cur.Attempt).Round(time.Second), c.Name)}
+				a.event(pod, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID))
 				return false, wait
 			}
 		default: // running or created: wait for it
@@ -290,10 +293,30 @@ func (a *Agent) runSandbox(ctx context.Context, pod *corev1.Pod) (*runtime.Sandb
 	return &st, nil
 }
 
+// event records an event on pod, as the kubelet does (source "kubelet"
+// on this node). It does not block.
+func (a *Agent) event(pod *corev1.Pod, eventType, reason, msg string) {
+	a.volumes.event(pod, eventType, reason, msg)
+}
+
 // startContainer pulls the image, creates and starts one container with
-// its volume mounts (vols: the host paths of the pod's volumes). On failure
-// it returns the waiting reason the pod status shows.
+// its volume mounts (vols: the host paths of the pod's volumes), and
+// records the kubelet's events (Created, Started; Failed with the error).
+// On failure it returns the waiting reason the pod status shows.
 func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtime.SandboxStatus, attempt uint32, vols map[string]string) (*runtime.ContainerStatus, string, error) {
+	st, reason, err := a.createAndStart(ctx, pod, c, sb, attempt, vols)
+	switch {
+	case err == nil:
+	case reason == "ErrImageNeverPull" || reason == "ErrImagePull" || reason == "ImagePullBackOff":
+		// The pull has its own event; Failed names the reason.
+		a.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+reason)
+	default:
+		a.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+	}
+	return st, reason, err
+}
+
+func (a *Agent) createAndStart(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *runtime.SandboxStatus, attempt uint32, vols map[string]string) (*runtime.ContainerStatus, string, error) {
 	if reason, err := a.pullImage(ctx, pod, c); err != nil {
 		return nil, reason, err
 	}
@@ -320,9 +343,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	if err != nil {
 		return nil, "CreateContainerError", err
 	}
+	a.event(pod, corev1.EventTypeNormal, "Created", "Created container: "+c.Name)
 	if err := a.rt.StartContainer(ctx, id); err != nil {
 		return nil, "RunContainerError", err
 	}
+	a.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 	st, err := a.rt.ContainerStatus(ctx, id)
 	if err != nil {
 		return nil, "RunContainerError", err
@@ -393,6 +418,7 @@ func (a *Agent) stopAll(ctx context.Context, pod *corev1.Pod, state *podState, g
 		}
 		spec := containerSpec(pod, c.Name)
 		wg.Add(1)
+		a.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container "+c.Name)
 		go func() {
 			defer wg.Done()
 			if err := a.stopContainer(ctx, pod, spec, c, podIP, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {

@@ -27,6 +27,9 @@ const (
 	startup   probeKind = "startup"
 )
 
+// title is the kind as event messages start with it ("Liveness").
+func (k probeKind) title() string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
+
 // probeState is the record of one probe of one container (attempt).
 type probeState struct {
 	last                time.Time
@@ -112,10 +115,11 @@ func (a *Agent) probe(ctx context.Context, pod *corev1.Pod, c *corev1.Container,
 			}
 		} else {
 			st.successes, st.failures = 0, st.failures+1
+			a.event(pod, corev1.EventTypeWarning, "Unhealthy", fmt.Sprintf("%s probe failed: %v", kind.title(), err))
 			if st.failures >= max(p.FailureThreshold, 1) {
 				st.passed = false
 				if kind != readiness {
-					res.kill = fmt.Sprintf("Container %s failed %s probe, will be restarted: %v", c.Name, kind, err)
+					res.kill = fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, kind)
 				}
 			}
 		}

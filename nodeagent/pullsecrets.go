@@ -40,6 +40,7 @@ func (a *Agent) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 		a.pulls.succeeded(key)
 		return "", nil
 	case errors.Is(err, runtime.ErrImageNeverPull):
+		a.volumes.warn(pod, "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image))
 		return "ErrImageNeverPull", fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
 	case ctx.Err() != nil:
 		return "ErrImagePull", err

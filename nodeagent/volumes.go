@@ -67,7 +67,8 @@ type volumeManager struct {
 
 	mu   sync.Mutex
 	pods map[types.UID]*podDir
-	// events records FailedMount events; nil until startEvents.
+	// events records the agent's events on pods (container lifecycle,
+	// probes, volumes: see Agent.event); nil until startEvents.
 	events record.EventRecorder
 }
 
@@ -123,11 +124,17 @@ func (m *volumeManager) startEvents(host string) (stop func()) {
 
 // warn records a warning event on the pod.
 func (m *volumeManager) warn(pod *corev1.Pod, reason, msg string) {
+	m.event(pod, corev1.EventTypeWarning, reason, msg)
+}
+
+// event records an event of type eventType on the pod (dropped before
+// startEvents and after it stops). It does not block.
+func (m *volumeManager) event(pod *corev1.Pod, eventType, reason, msg string) {
 	m.mu.Lock()
 	rec := m.events
 	m.mu.Unlock()
 	if rec != nil {
-		rec.Event(pod, corev1.EventTypeWarning, reason, msg)
+		rec.Event(pod, eventType, reason, msg)
 	}
 }
 
