@@ -392,8 +392,7 @@ func (m *Master) startScheduler(ctx context.Context, url string, p *pki.ClusterP
 	if err != nil {
 		return fmt.Errorf("cluster: scheduler: %w", err)
 	}
-	cfg.UserAgent = "gantry-scheduler"
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(scheduler.ClientConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("cluster: scheduler: %w", err)
 	}

@@ -202,7 +202,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return errors.Join(err, <-overlayErr)
 	}
 	defer closeRuntime()
-	cs, err := kubernetes.NewForConfig(n.cfg.RESTConfig)
+	cs, err := kubernetes.NewForConfig(nodeagent.ClientConfig(n.cfg.RESTConfig))
 	if err != nil {
 		return fmt.Errorf("cluster: node %s: %w", n.cfg.Name, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
@@ -26,6 +27,28 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 )
+
+// The scheduler's client-side rate limit when its configuration sets none:
+// kube-scheduler's clientConnection defaults. client-go's own (5 and 10)
+// would bind a Deployment of 100 replicas in 20 seconds.
+const (
+	DefaultClientQPS   = 50
+	DefaultClientBurst = 100
+)
+
+// ClientConfig returns a copy of cfg for a scheduler's client: user agent
+// gantry-scheduler unless cfg names one, DefaultClientQPS and
+// DefaultClientBurst unless cfg sets a rate (QPS -1: no limit).
+func ClientConfig(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "gantry-scheduler"
+	}
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = DefaultClientQPS, max(cfg.Burst, DefaultClientBurst)
+	}
+	return cfg
+}
 
 // LeaderElection configures a coordination.k8s.io Lease lock so that
 // several replicas can run and one schedules.

@@ -296,3 +296,16 @@ func TestLiveCluster(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "test", *lease.Spec.HolderIdentity)
 }
+
+func TestClientConfig(t *testing.T) {
+	base := &rest.Config{Host: "https://example"}
+	cfg := scheduler.ClientConfig(base)
+	require.EqualValues(t, scheduler.DefaultClientQPS, cfg.QPS)
+	require.Equal(t, scheduler.DefaultClientBurst, cfg.Burst)
+	require.Equal(t, "gantry-scheduler", cfg.UserAgent)
+	require.Zero(t, base.QPS, "the caller's config is not changed")
+	require.Empty(t, base.UserAgent)
+	mine := scheduler.ClientConfig(&rest.Config{QPS: -1, UserAgent: "mine"})
+	require.EqualValues(t, -1, mine.QPS)
+	require.Equal(t, "mine", mine.UserAgent)
+}

@@ -149,6 +149,16 @@ func TestClientConfig(t *testing.T) {
 	require.Equal(t, "application/json", js.ContentType)
 	require.Empty(t, js.AcceptContentTypes)
 	require.Equal(t, "gantry-controller-manager", js.UserAgent)
+
+	// kube-controller-manager's rate by default, not client-go's 5/s; a
+	// configured rate (or no limit, -1) is kept.
+	require.EqualValues(t, controllermanager.DefaultQPS, pb.QPS)
+	require.Equal(t, controllermanager.DefaultBurst, pb.Burst)
+	require.Zero(t, base.QPS, "the caller's config is not changed")
+	require.EqualValues(t, -1, controllermanager.ClientConfig(&rest.Config{QPS: -1}, "").QPS)
+	mine := controllermanager.ClientConfig(&rest.Config{QPS: 7, Burst: 9}, "")
+	require.EqualValues(t, 7, mine.QPS)
+	require.Equal(t, 9, mine.Burst)
 }
 
 // TestControllersSpeakProtobuf: the controllers' client asks the API
