@@ -27,10 +27,13 @@
 //     queue at once when a plugin that rejected them says the event may
 //     help (EnqueueExtensions, QueueingHintFn). A node's heartbeat is no
 //     event.
-//   - Scheduler: the scheduling cycle (parallel filtering on a
-//     GOMAXPROCS-sized pool, an adaptive share of nodes to find as in
-//     kube-scheduler's percentageOfNodesToScore, scoring, preemption via
-//     PostFilter, assume, reserve, permit) and the binding cycle.
+//   - Scheduler: the scheduling cycle (filtering, an adaptive share of
+//     nodes to find as in kube-scheduler's percentageOfNodesToScore,
+//     scoring, preemption via PostFilter, assume, reserve, permit) and the
+//     binding cycle. Filter and score loops run on the scheduling
+//     goroutine and spread over a GOMAXPROCS-sized pool only when a loop
+//     runs longer than 200 µs (Parallelizer.UntilStop): a typical cycle is
+//     shorter than what handing work to another core costs.
 //   - Runner: the Scheduler wired to client-go informers, pods/binding,
 //     Events (Scheduled, FailedScheduling), Lease leader election, /healthz
 //     and Prometheus /metrics.
