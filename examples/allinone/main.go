@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -42,6 +41,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/cluster"
+	"github.com/gantryhq/gantry/examples/internal/logging"
 	"github.com/gantryhq/gantry/overlay"
 )
 
@@ -74,7 +74,7 @@ and the pods' volumes live in --data-dir and survive restarts.`,
 			if !slices.Contains(runtimes, runtimeName) {
 				return fmt.Errorf("--runtime %q: want one of %s", runtimeName, strings.Join(runtimes, ", "))
 			}
-			cfg.Logger = newLogger(cmd.ErrOrStderr(), verbosity)
+			cfg.Logger = logging.New(cmd.ErrOrStderr(), verbosity)
 			if proxyMode == "" {
 				// Pods of the fake runtime answer nothing: leave the
 				// host's rules alone.
@@ -300,13 +300,4 @@ func proxyNote(mode string) string {
 		return "none: cluster IPs and node ports do not answer (--proxy-mode)"
 	}
 	return mode + ": cluster IPs and node ports answer on this host (--cleanup removes the rules)"
-}
-
-// newLogger logs text to w: info, or debug with verbosity 1 and more.
-func newLogger(w io.Writer, verbosity int) *slog.Logger {
-	level := slog.LevelInfo
-	if verbosity > 0 {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

@@ -28,7 +28,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +38,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantryhq/gantry/cluster"
+	"github.com/gantryhq/gantry/examples/internal/logging"
 )
 
 func main() {
@@ -61,7 +61,7 @@ named by --node-names live in --data-dir and survive restarts.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Logger = newLogger(cmd.ErrOrStderr(), verbosity)
+			cfg.Logger = logging.New(cmd.ErrOrStderr(), verbosity)
 			return run(cmd.Context(), cmd.OutOrStdout(), cfg)
 		},
 	}
@@ -152,13 +152,4 @@ func nodesNote(m *cluster.Master) string {
 	fmt.Fprintf(&b, "  %-11s %s\n", "node CA", m.NodeClientCAFile())
 	fmt.Fprintf(&b, "  %-11s %s\n", "proxies", m.ProxyKubeconfig())
 	return b.String()
-}
-
-// newLogger logs text to w: info, or debug with verbosity 1 and more.
-func newLogger(w io.Writer, verbosity int) *slog.Logger {
-	level := slog.LevelInfo
-	if verbosity > 0 {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

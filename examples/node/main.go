@@ -49,6 +49,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gantryhq/gantry/cluster"
+	"github.com/gantryhq/gantry/examples/internal/logging"
 	"github.com/gantryhq/gantry/overlay"
 )
 
@@ -84,7 +85,7 @@ pod subnet in the master's etcd and routes to the other nodes' subnets.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger := newLogger(cmd.ErrOrStderr(), f.verbosity)
+			logger := logging.New(cmd.ErrOrStderr(), f.verbosity)
 			return run(cmd.Context(), cmd.OutOrStdout(), f, logger)
 		},
 	}
@@ -239,13 +240,4 @@ func defaultIP() (netip.Addr, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
-}
-
-// newLogger logs text to w: info, or debug with verbosity 1 and more.
-func newLogger(w io.Writer, verbosity int) *slog.Logger {
-	level := slog.LevelInfo
-	if verbosity > 0 {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
