@@ -1,6 +1,10 @@
 package nodeagent
 
-import "k8s.io/client-go/rest"
+import (
+	"k8s.io/client-go/rest"
+
+	"github.com/gantryhq/gantry/internal/restconfig"
+)
 
 // The node agent's client-side rate limit when its configuration sets
 // none: the kubelet's kubeAPIQPS and kubeAPIBurst defaults. client-go's own
@@ -15,12 +19,5 @@ const (
 // gantry-node unless cfg names one, DefaultClientQPS and DefaultClientBurst
 // unless cfg sets a rate (QPS -1: no limit).
 func ClientConfig(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "gantry-node"
-	}
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = DefaultClientQPS, max(cfg.Burst, DefaultClientBurst)
-	}
-	return cfg
+	return restconfig.WithDefaults(cfg, "gantry-node", DefaultClientQPS, DefaultClientBurst)
 }

@@ -10,14 +10,9 @@ import (
 )
 
 func TestClientConfig(t *testing.T) {
-	base := &rest.Config{Host: "https://example"}
-	cfg := nodeagent.ClientConfig(base)
-	require.EqualValues(t, nodeagent.DefaultClientQPS, cfg.QPS)
-	require.Equal(t, nodeagent.DefaultClientBurst, cfg.Burst)
+	// The kubelet's rate, not client-go's (internal/restconfig tests the rest).
+	cfg := nodeagent.ClientConfig(&rest.Config{})
+	require.EqualValues(t, 50, cfg.QPS)
+	require.Equal(t, 100, cfg.Burst)
 	require.Equal(t, "gantry-node", cfg.UserAgent)
-	require.Zero(t, base.QPS, "the caller's config is not changed")
-	mine := nodeagent.ClientConfig(&rest.Config{QPS: 3, Burst: 4, UserAgent: "mine"})
-	require.EqualValues(t, 3, mine.QPS)
-	require.Equal(t, 4, mine.Burst)
-	require.Equal(t, "mine", mine.UserAgent)
 }

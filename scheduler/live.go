@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/gantryhq/gantry/internal/restconfig"
 )
 
 // The scheduler's client-side rate limit when its configuration sets none:
@@ -40,14 +42,7 @@ const (
 // gantry-scheduler unless cfg names one, DefaultClientQPS and
 // DefaultClientBurst unless cfg sets a rate (QPS -1: no limit).
 func ClientConfig(cfg *rest.Config) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "gantry-scheduler"
-	}
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = DefaultClientQPS, max(cfg.Burst, DefaultClientBurst)
-	}
-	return cfg
+	return restconfig.WithDefaults(cfg, "gantry-scheduler", DefaultClientQPS, DefaultClientBurst)
 }
 
 // LeaderElection configures a coordination.k8s.io Lease lock so that

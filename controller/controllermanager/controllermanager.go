@@ -31,6 +31,7 @@ import (
 	"github.com/gantryhq/gantry/controller/resourcequota"
 	"github.com/gantryhq/gantry/controller/serviceaccount"
 	"github.com/gantryhq/gantry/controller/statefulset"
+	"github.com/gantryhq/gantry/internal/restconfig"
 )
 
 // Ports of the health and metrics endpoint: kube-controller-manager's
@@ -60,19 +61,13 @@ const (
 // and responses, with JSON accepted too, the manager's user agent unless
 // cfg names one, and DefaultQPS/DefaultBurst unless cfg sets a rate.
 func ClientConfig(cfg *rest.Config, contentType string) *rest.Config {
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = DefaultQPS, max(cfg.Burst, DefaultBurst)
-	}
+	cfg = restconfig.WithDefaults(cfg, "gantry-controller-manager", DefaultQPS, DefaultBurst)
 	if contentType == "" {
 		contentType = DefaultContentType
 	}
 	cfg.ContentType = contentType
 	if contentType != runtime.ContentTypeJSON {
 		cfg.AcceptContentTypes = contentType + "," + runtime.ContentTypeJSON
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "gantry-controller-manager"
 	}
 	return cfg
 }
