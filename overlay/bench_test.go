@@ -68,10 +68,10 @@ var backends = []struct {
 // counters), the rest is the kernel's per-hop work.
 //
 // On the shared 2-core development machine (kernel 6.18, load 1 to 10 from
-// other builds and benchmarks), 12 samples of -benchtime 3x -count 3 gave
-// ratios of 0.62 to 0.83 for vxlan, median 0.74, and 0.71 to 1.03 for
-// host-gw, median 0.86; the goals (0.85 and 0.95) are out of reach
-// on this topology. Use -count 5 or more and compare medians.
+// other builds and benchmarks), 18 samples from six -benchtime 3x -count 3
+// runs gave ratios of 0.62 to 0.83 for vxlan, median 0.74, and 0.71 to
+// 1.03 for host-gw, median 0.88; the goals (0.85 and 0.95) are out
+// of reach on this topology. Use -count 5 or more and compare medians.
 func BenchmarkOverlayThroughput(b *testing.B) {
 	overlaytest.RequireRoot(b)
 	if _, err := exec.LookPath("iperf3"); err != nil {
