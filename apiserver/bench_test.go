@@ -231,6 +231,12 @@ func BenchmarkAPI(b *testing.B) {
 
 // BenchmarkWatchFanout: 100 watchers each receive 10,000 events, none lost
 // (the benchmark fails if one is). Reports events delivered per second.
+//
+// The watchers' client-go decoding runs in the same process. Memory store,
+// 2-core development machine: 66,000-76,000 events/s when every watcher
+// decoded and encoded each event itself and flushed after each;
+// 144,000-160,000 with the events shared (sharedEvents) and one flush per
+// burst.
 func BenchmarkWatchFanout(b *testing.B) {
 	const watchers, events = 100, 10000
 	for _, backend := range []string{"memory", "etcd"} {

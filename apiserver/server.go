@@ -116,6 +116,9 @@ type Server struct {
 	openAPI       *openAPI
 	fieldManagers *fieldManagers
 	alwaysAllow   []string
+	// shared holds recent store events decoded and encoded once for all
+	// watchers.
+	shared sharedEvents
 }
 
 // New validates opts and returns a Server. It does not touch the store; call

@@ -135,17 +135,20 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *Resour
 		ww.writeError(storeWatchError(err, p.after))
 		return nil
 	}
-	ww.flush()
+	if !ww.flush() {
+		return nil
+	}
 
 	for _, obj := range initial {
-		if !ww.write(watch.Added, obj) {
+		if !ww.write(watch.Added, obj, nil) {
 			return nil
 		}
 	}
-	if p.initialEnd {
-		if !ww.bookmark(p.after, true) {
-			return nil
-		}
+	if p.initialEnd && !ww.bookmark(p.after, true) {
+		return nil
+	}
+	if len(initial) > 0 && !p.initialEnd && !ww.flush() {
+		return nil
 	}
 
 	last := p.after
@@ -172,12 +175,18 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *Resour
 				return nil
 			}
 			last = ev.Revision
-			typ, obj, err := s.watchEvent(res, p.sel, ev)
+			se := s.shared.get(res.GroupVersionKind, ev.Key, ev.Revision, len(ev.Value)+len(ev.PrevValue))
+			typ, obj, err := s.watchEvent(res, p.sel, ev, se)
 			if err != nil {
 				ww.writeError(apierrors.NewInternalError(err))
 				return nil
 			}
-			if obj != nil && !ww.write(typ, obj) {
+			if obj != nil && !ww.write(typ, obj, se) {
+				return nil
+			}
+			// Events already waiting go out in the same write: one
+			// flush (a system call) per burst, not per event.
+			if len(events) == 0 && !ww.flush() {
 				return nil
 			}
 		}
@@ -187,18 +196,24 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, res *Resour
 // watchEvent turns a store event into the watch event a client with the
 // given selectors sees: an object that stops matching is DELETED for it, one
 // that starts matching ADDED. A nil object means the client sees nothing.
-func (s *Server) watchEvent(res *Resource, sel selectors, ev store.Event) (watch.EventType, runtime.Object, error) {
-	var cur, prev runtime.Object
-	var err error
-	if ev.Value != nil {
-		if cur, err = s.decodeStored(res, ev.Value, ev.Revision); err != nil {
-			return "", nil, err
+// The event's values are decoded once for every watcher (se); the objects
+// returned are shared and must not be changed.
+func (s *Server) watchEvent(res *Resource, sel selectors, ev store.Event, se *sharedEvent) (watch.EventType, runtime.Object, error) {
+	cur, prev, err := se.decode(func() (cur, prev runtime.Object, err error) {
+		if ev.Value != nil {
+			if cur, err = s.decodeStored(res, ev.Value, ev.Revision); err != nil {
+				return nil, nil, err
+			}
 		}
-	}
-	if ev.PrevValue != nil {
-		if prev, err = s.decodeStored(res, ev.PrevValue, ev.Revision); err != nil {
-			return "", nil, err
+		if ev.PrevValue != nil {
+			if prev, err = s.decodeStored(res, ev.PrevValue, ev.Revision); err != nil {
+				return nil, nil, err
+			}
 		}
+		return cur, prev, nil
+	})
+	if err != nil {
+		return "", nil, err
 	}
 	switch ev.Type {
 	case store.EventCreate:
@@ -240,37 +255,55 @@ type watchWriter struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	enc streaming.Encoder
-	buf bytes.Buffer
 }
 
-// write sends one event; false means the client is gone.
-func (ww *watchWriter) write(typ watch.EventType, obj runtime.Object) bool {
+// write sends one event without flushing it; false means the client is
+// gone. se, when set, is the store event obj is shared from: the
+// encoding of obj is then shared too.
+func (ww *watchWriter) write(typ watch.EventType, obj runtime.Object, se *sharedEvent) bool {
 	if ww.out.as != "" {
+		if se != nil {
+			// A view may hold on to obj (a Table row's object) and be
+			// encoded with it: give it its own copy.
+			obj = obj.DeepCopyObject()
+		}
 		v, err := ww.s.view(ww.r, ww.res, ww.out, obj)
 		if err != nil {
 			return ww.writeError(err)
 		}
-		obj = v
+		obj, se = v, nil
 	}
-	return ww.send(typ, obj)
+	return ww.send(typ, obj, se)
 }
 
-func (ww *watchWriter) send(typ watch.EventType, obj runtime.Object) bool {
-	ww.buf.Reset()
-	gvks, _, err := ww.s.codecs.scheme.ObjectKinds(obj)
-	if err != nil {
-		return false
+// send writes one event as it is, without flushing it.
+func (ww *watchWriter) send(typ watch.EventType, obj runtime.Object, se *sharedEvent) bool {
+	var raw []byte
+	var err error
+	if se != nil {
+		raw, err = se.encoding(obj, ww.out.info.MediaType, func() ([]byte, error) { return ww.encode(obj) })
+	} else {
+		raw, err = ww.encode(obj)
 	}
-	enc := ww.s.codecs.factory.WithoutConversion().EncoderForVersion(ww.out.info.Serializer, gvks[0].GroupVersion())
-	if err := enc.Encode(obj, &ww.buf); err != nil {
+	if err != nil {
 		ww.s.log.ErrorContext(ww.r.Context(), "encoding watch event", "err", err)
 		return false
 	}
-	ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: bytes.TrimRight(ww.buf.Bytes(), "\n")}}
-	if err := ww.enc.Encode(ev); err != nil {
-		return false
+	return ww.enc.Encode(&metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: raw}}) == nil
+}
+
+// encode returns obj in the watch's media type, in a new slice.
+func (ww *watchWriter) encode(obj runtime.Object) ([]byte, error) {
+	gvks, _, err := ww.s.codecs.scheme.ObjectKinds(obj)
+	if err != nil {
+		return nil, err
 	}
-	return ww.flush()
+	var buf bytes.Buffer
+	enc := ww.s.codecs.factory.WithoutConversion().EncoderForVersion(ww.out.info.Serializer, gvks[0].GroupVersion())
+	if err := enc.Encode(obj, &buf); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 func (ww *watchWriter) flush() bool {
@@ -295,11 +328,13 @@ func (ww *watchWriter) bookmark(rev int64, initialEnd bool) bool {
 		}
 		obj.GetObjectKind().SetGroupVersionKind(ww.res.GroupVersionKind)
 	}
-	return ww.send(watch.Bookmark, obj)
+	return ww.send(watch.Bookmark, obj, nil) && ww.flush()
 }
 
 // writeError sends an ERROR event carrying err as a Status.
 func (ww *watchWriter) writeError(err error) bool {
-	ww.send(watch.Error, statusFor(err))
+	if ww.send(watch.Error, statusFor(err), nil) {
+		ww.flush()
+	}
 	return false
 }
