@@ -51,7 +51,16 @@ func benchPod(prefix string, i int) *corev1.Pod {
 // SchedulingBasic: nodes with 4 CPU, 32Gi and 110 pods, 1,000 pods already
 // placed, then pods of 100m CPU / 500Mi scheduled with the default
 // plugins; in process on the framework and cache with a fake binder.
-// Each b.N iteration schedules one measured pod.
+// Each b.N iteration schedules one measured pod:
+//
+//	go test ./scheduler -run '^$' -bench BenchmarkSchedulingBasic -benchtime 10000x
+//
+// On the 2-core development machine (load 2-4 from other work), after
+// filter and score loops stopped spreading short loops over two cores:
+// 500 nodes 14,400-22,800 pods/s, 5,000 nodes 9,300-11,300 (before:
+// 4,200-7,100 on the same machine the same day), 15,000 nodes 5,600-6,600.
+// kube-scheduler's scheduler_perf measures about 740 pods/s for the
+// 5,000-node shape on such a machine.
 func BenchmarkSchedulingBasic(b *testing.B) {
 	for _, nodes := range []int{500, 5000, 15000} {
 		b.Run(fmt.Sprintf("%dNodes", nodes), func(b *testing.B) {
