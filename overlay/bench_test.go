@@ -18,13 +18,15 @@ import (
 // iperfSeconds is the length of one iperf3 run.
 const iperfSeconds = 3
 
-// backends are the backends that the benchmark and TestBulkTCPKeepsGSO
-// run over.
-var backends = []struct {
+// backendCase is one backend the benchmark and TestBulkTCPKeepsGSO run
+// over.
+type backendCase struct {
 	name    string
 	backend overlay.BackendConfig
 	new     func(testing.TB, *overlaytest.Host) overlay.Backend
-}{
+}
+
+var backends = []backendCase{
 	{"vxlan", overlay.BackendConfig{Type: overlay.TypeVXLAN}, func(t testing.TB, h *overlaytest.Host) overlay.Backend {
 		be, err := vxlan.New(vxlan.Options{Namespace: h.NSPath(), Interface: overlaytest.Iface})
 		if err != nil {
@@ -39,6 +41,23 @@ var backends = []struct {
 		}
 		return be
 	}},
+}
+
+// twoHosts starts two hosts on one L2 segment with backend bc, a pod on
+// each, and returns them once the first pod reaches the second.
+func twoHosts(t testing.TB, bc backendCase) (c *overlaytest.Cluster, client, server *overlaytest.Pod) {
+	t.Helper()
+	c = overlaytest.NewCluster(t, overlaytest.ClusterOptions{
+		Backend:    bc.backend,
+		Segments:   []int{0, 0},
+		NewBackend: bc.new,
+	})
+	c.Start(0, 0)
+	c.Start(1, 0)
+	c.AddPods()
+	client, server = c.Pods[0], c.Pods[1]
+	overlaytest.Eventually(t, 20*time.Second, func() error { return overlaytest.Ping(client.NS, server.Addr) })
+	return c, client, server
 }
 
 // BenchmarkOverlayThroughput measures TCP throughput with iperf3 from a pod
@@ -79,16 +98,7 @@ func BenchmarkOverlayThroughput(b *testing.B) {
 	}
 	for _, bc := range backends {
 		b.Run("backend="+bc.name, func(b *testing.B) {
-			c := overlaytest.NewCluster(b, overlaytest.ClusterOptions{
-				Backend:    bc.backend,
-				Segments:   []int{0, 0},
-				NewBackend: bc.new,
-			})
-			c.Start(0, 0)
-			c.Start(1, 0)
-			c.AddPods()
-			client, server := c.Pods[0], c.Pods[1]
-			overlaytest.Eventually(b, 20*time.Second, func() error { return overlaytest.Ping(client.NS, server.Addr) })
+			c, client, server := twoHosts(b, bc)
 			iperfServer(b, server.NS)
 			iperfServer(b, c.Hosts[1].NS)
 

@@ -34,16 +34,7 @@ func TestBulkTCPKeepsGSO(t *testing.T) {
 	for _, bc := range backends {
 		t.Run("backend="+bc.name, func(t *testing.T) {
 			t.Parallel()
-			c := overlaytest.NewCluster(t, overlaytest.ClusterOptions{
-				Backend:    bc.backend,
-				Segments:   []int{0, 0},
-				NewBackend: bc.new,
-			})
-			c.Start(0, 0)
-			c.Start(1, 0)
-			c.AddPods()
-			client, server := c.Pods[0], c.Pods[1]
-			overlaytest.Eventually(t, 20*time.Second, func() error { return overlaytest.Ping(client.NS, server.Addr) })
+			c, client, server := twoHosts(t, bc)
 			received := sink(t, server.NS, server.Addr, port)
 
 			underlay := func() *netlink.LinkStatistics { return linkStats(t, c.Hosts[0].NSPath(), overlaytest.Iface) }
