@@ -31,24 +31,9 @@ type podState struct {
 // observe reads a pod's sandbox and containers from the runtime.
 func (a *Agent) observe(ctx context.Context, uid types.UID) (*podState, error) {
 	st := &podState{containers: map[string]*runtime.ContainerStatus{}, ready: map[string]bool{}, started: map[string]bool{}}
-	sandboxes, err := a.rt.ListSandboxes(ctx, runtime.SandboxFilter{Labels: map[string]string{runtime.LabelPodUID: string(uid)}})
-	if err != nil {
+	var err error
+	if st.sandbox, err = a.readySandbox(ctx, uid); err != nil {
 		return nil, err
-	}
-	var newest *runtime.Sandbox
-	for i := range sandboxes {
-		if sb := &sandboxes[i]; sb.State == runtime.SandboxReady && (newest == nil || sb.Attempt > newest.Attempt) {
-			newest = sb
-		}
-	}
-	if newest != nil {
-		s, err := a.rt.SandboxStatus(ctx, newest.ID)
-		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			return nil, err
-		}
-		if err == nil {
-			st.sandbox = &s
-		}
 	}
 	containers, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{Labels: map[string]string{runtime.LabelPodUID: string(uid)}})
 	if err != nil {
@@ -71,6 +56,32 @@ func (a *Agent) observe(ctx context.Context, uid types.UID) (*podState, error) {
 		st.containers[c.Name] = &s
 	}
 	return st, nil
+}
+
+// readySandbox returns the status of a pod's newest ready sandbox, nil
+// when it has none.
+func (a *Agent) readySandbox(ctx context.Context, uid types.UID) (*runtime.SandboxStatus, error) {
+	sandboxes, err := a.rt.ListSandboxes(ctx, runtime.SandboxFilter{Labels: map[string]string{runtime.LabelPodUID: string(uid)}})
+	if err != nil {
+		return nil, err
+	}
+	var newest *runtime.Sandbox
+	for i := range sandboxes {
+		if sb := &sandboxes[i]; sb.State == runtime.SandboxReady && (newest == nil || sb.Attempt > newest.Attempt) {
+			newest = sb
+		}
+	}
+	if newest == nil {
+		return nil, nil
+	}
+	s, err := a.rt.SandboxStatus(ctx, newest.ID)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 // syncPod makes the runtime match one pod and reports its status. It

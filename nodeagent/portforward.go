@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/apimachinery/pkg/util/portforward"
 	clientportforward "k8s.io/client-go/tools/portforward"
+
+	"github.com/gantryhq/gantry/internal/netnsutil"
 )
 
 // portForwardDialTimeout bounds connecting to a pod's port.
@@ -28,8 +30,9 @@ const portForwardDialTimeout = 10 * time.Second
 // route Handler registers) with the portforward.k8s.io protocol over
 // SPDY/3.1: for each forwarded connection the client opens an error stream
 // and a data stream with the same requestID header and the pod's port in
-// the port header; the agent connects to the pod's IP and that port from
-// the node and copies the data stream to and from the connection, and
+// the port header; the agent connects to that port of the pod (see
+// dialPod: 127.0.0.1 inside the pod's network namespace, as the kubelet
+// does) and copies the data stream to and from the connection, and
 // reports a failure to connect on the error stream. A WebSocket request
 // carries the same SPDY session inside (see tunnelSPDY). It blocks until
 // the client closes the connection.
@@ -53,11 +56,7 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	podIP := pod.Status.PodIP
-	if pod.Spec.HostNetwork {
-		podIP = "127.0.0.1"
-	}
-	if podIP == "" {
+	if !pod.Spec.HostNetwork && pod.Status.PodIP == "" {
 		http.Error(w, fmt.Sprintf("pod %s/%s has no IP yet", ns, name), http.StatusBadRequest)
 		return
 	}
@@ -90,7 +89,7 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer conn.Close()
-	f := &portForwarder{a: a, pod: ns + "/" + name, ip: podIP, pairs: map[string]*streamPair{}}
+	f := &portForwarder{a: a, pod: pod, name: ns + "/" + name, pairs: map[string]*streamPair{}}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -147,8 +146,8 @@ func (a *Agent) tunnelSPDY(w http.ResponseWriter, r *http.Request, newStream htt
 // portForwarder pairs one session's streams and forwards them.
 type portForwarder struct {
 	a     *Agent
-	pod   string
-	ip    string
+	pod   *corev1.Pod            // from the cache: read only
+	name  string                 // namespace/name
 	pairs map[string]*streamPair // by requestID; only the session's loop uses it
 }
 
@@ -166,7 +165,7 @@ func (f *portForwarder) add(ctx context.Context, st httpstream.Stream) *streamPa
 	id := h.Get(corev1.PortForwardRequestIDHeader)
 	port, err := strconv.ParseUint(h.Get(corev1.PortHeader), 10, 16)
 	if id == "" || err != nil || port == 0 {
-		f.a.log.InfoContext(ctx, "port forward: a stream without a valid requestID or port", "pod", f.pod, "requestID", id, "port", h.Get(corev1.PortHeader))
+		f.a.log.InfoContext(ctx, "port forward: a stream without a valid requestID or port", "pod", f.name, "requestID", id, "port", h.Get(corev1.PortHeader))
 		_ = st.Reset()
 		return nil
 	}
@@ -204,12 +203,10 @@ func (f *portForwarder) add(ctx context.Context, st httpstream.Stream) *streamPa
 func (f *portForwarder) forward(ctx context.Context, p *streamPair) {
 	defer p.error.Close()
 	defer p.data.Close()
-	addr := net.JoinHostPort(f.ip, strconv.Itoa(int(p.port)))
-	d := net.Dialer{Timeout: portForwardDialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := f.a.dialPod(ctx, f.pod, p.port)
 	if err != nil {
-		msg := fmt.Sprintf("pod %s: forwarding port %d: %v", f.pod, p.port, err)
-		f.a.log.InfoContext(ctx, "port forward: connecting to the pod", "pod", f.pod, "port", p.port, "err", err)
+		msg := fmt.Sprintf("pod %s: forwarding port %d: %v", f.name, p.port, err)
+		f.a.log.InfoContext(ctx, "port forward: connecting to the pod", "pod", f.name, "port", p.port, "err", err)
 		_, _ = p.error.Write([]byte(msg))
 		return
 	}
@@ -225,7 +222,7 @@ func (f *portForwarder) forward(ctx context.Context, p *streamPair) {
 		}
 	}()
 	if _, err := io.Copy(p.data, conn); err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
-		f.a.log.DebugContext(ctx, "port forward: copying from the pod", "pod", f.pod, "port", p.port, "err", err)
+		f.a.log.DebugContext(ctx, "port forward: copying from the pod", "pod", f.name, "port", p.port, "err", err)
 	}
 	// The pod closed its side: closing the data stream (deferred) tells
 	// the client; the copy to the pod ends with the stream.
@@ -234,4 +231,56 @@ func (f *portForwarder) forward(ctx context.Context, p *streamPair) {
 	case <-toPod:
 	case <-ctx.Done():
 	}
+}
+
+// dialPod connects to port of pod as the kubelet's runtime does for port
+// forwarding: to 127.0.0.1:port inside the network namespace of the pod's
+// newest ready sandbox, so that a server listening on the pod's loopback
+// only is reached and sees the connection come from 127.0.0.1. A pod with
+// host networking is dialed at 127.0.0.1:port on the node. With a runtime
+// that names no namespace (runtime.SandboxStatus.NetNS empty, as the fake
+// runtime), it falls back to the pod's IP from the node. Every attempt is
+// bounded by portForwardDialTimeout.
+//
+// The sandbox is looked up on every call, so that a connection never goes
+// to a namespace (a /proc/<pid> path) that has gone since the session
+// began.
+func (a *Agent) dialPod(ctx context.Context, pod *corev1.Pod, port uint16) (net.Conn, error) {
+	d := net.Dialer{Timeout: portForwardDialTimeout}
+	loopback := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
+	if pod.Spec.HostNetwork {
+		return d.DialContext(ctx, "tcp4", loopback)
+	}
+	sb, err := a.readySandbox(ctx, pod.UID)
+	if err != nil {
+		return nil, fmt.Errorf("finding the pod's sandbox: %w", err)
+	}
+	if sb == nil {
+		return nil, errors.New("the pod has no running sandbox")
+	}
+	if sb.NetNS != "" {
+		var conn net.Conn
+		// The socket belongs to the namespace it is created in: the
+		// connection keeps working after Do has returned.
+		err := netnsutil.Do(sb.NetNS, func() error {
+			var err error
+			conn, err = d.DialContext(ctx, "tcp4", loopback)
+			return err
+		})
+		if err != nil {
+			if conn != nil {
+				_ = conn.Close()
+			}
+			return nil, fmt.Errorf("in the network namespace of sandbox %s: %w", sb.ID, err)
+		}
+		return conn, nil
+	}
+	ip := pod.Status.PodIP
+	if sb.IP.IsValid() {
+		ip = sb.IP.String()
+	}
+	if ip == "" {
+		return nil, fmt.Errorf("sandbox %s has no IP", sb.ID)
+	}
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
 }

@@ -5,8 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,18 +19,22 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/transport/spdy"
-
-	"github.com/gantryhq/gantry/nodeagent"
 )
+
+// webServerScript runs busybox httpd on 127.0.0.1:8080 only, as a server
+// that must not be reachable from outside the pod: / says "hello from"
+// the hostname, /cgi-bin/peer "peer" and the client's address.
+const webServerScript = `mkdir -p /www/cgi-bin && echo "hello from $(hostname)" > /www/index.html &&
+printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho "peer $REMOTE_ADDR"\n' > /www/cgi-bin/peer &&
+chmod +x /www/cgi-bin/peer && exec httpd -f -p 127.0.0.1:8080 -h /www`
 
 // TestPortForwardOnDocker forwards local ports to a web server in a pod on
 // Docker through the API server's pods/portforward and the agent's
-// /portForward, with client-go (SPDY) and kubectl port-forward.
+// /portForward, with client-go (SPDY) and kubectl port-forward. The server
+// listens on the pod's 127.0.0.1 only and sees the forwarded connections
+// come from 127.0.0.1, as on Kubernetes.
 func TestPortForwardOnDocker(t *testing.T) {
 	if os.Getuid() != 0 && os.Getenv("CI") == "" {
 		t.Skip("needs root for Docker")
@@ -38,34 +42,18 @@ func TestPortForwardOnDocker(t *testing.T) {
 	node := "node-" + rand.String(6)
 	cs := apiServer(t)
 	rt := dockerRuntime(t, node)
-	agent, err := nodeagent.New(nodeagent.Options{
-		NodeName: node, Client: cs, Runtime: rt,
-		NodeIP: netip.MustParseAddr("127.0.0.1"), ServeAddress: "127.0.0.1:0",
-		RenewInterval: time.Second, StatusUpdateInterval: time.Second, SyncInterval: 300 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		require.NoError(t, <-done)
-	})
+	startPortForwardAgent(t, node, cs, rt)
 	ctx := context.Background()
 	pods := cs.CoreV1().Pods("default")
 	name := "web-" + rand.String(5)
-	_, err = pods.Create(ctx, busyboxPod(name, node, corev1.RestartPolicyAlways,
-		"sh", "-c", `mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www`), metav1.CreateOptions{})
+	_, err := pods.Create(ctx, busyboxPod(name, node, corev1.RestartPolicyAlways, "sh", "-c", webServerScript), metav1.CreateOptions{})
 	require.NoError(t, err)
-	waitFor(t, "the pod to run", time.Minute, func() (bool, error) {
-		p, err := pods.Get(ctx, name, metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", err
-	})
-	get := func(t *testing.T, port uint16) string {
+	pod := waitPodRunning(t, cs, name)
+	get := func(t *testing.T, port uint16, path string) string {
 		t.Helper()
 		var body string
 		waitFor(t, "the forwarded web server to answer", 30*time.Second, func() (bool, error) {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 			if err != nil {
 				return false, nil // httpd may not listen yet
 			}
@@ -76,38 +64,9 @@ func TestPortForwardOnDocker(t *testing.T) {
 		})
 		return body
 	}
-
-	// forward starts client-go's port forwarder for ports, over SPDY, or
-	// SPDY tunnelled in a WebSocket.
-	forward := func(t *testing.T, websocket bool, ports ...string) (fw *portforward.PortForwarder, stopCh chan struct{}, errc chan error) {
+	forward := func(t *testing.T, websocket bool, ports ...string) (*portforward.PortForwarder, chan struct{}, chan error) {
 		t.Helper()
-		cfg := &rest.Config{Host: apiHost(cs)}
-		u := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name(name).SubResource("portforward").URL()
-		var dialer httpstream.Dialer
-		if websocket {
-			var err error
-			dialer, err = portforward.NewSPDYOverWebsocketDialer(u, cfg)
-			require.NoError(t, err)
-		} else {
-			tr, up, err := spdy.RoundTripperFor(cfg)
-			require.NoError(t, err)
-			dialer = spdy.NewDialer(up, &http.Client{Transport: tr}, http.MethodPost, u)
-		}
-		var err error
-		stopCh, readyCh := make(chan struct{}), make(chan struct{})
-		fw, err = portforward.New(dialer, ports, stopCh, readyCh, io.Discard, io.Discard)
-		require.NoError(t, err)
-		errc = make(chan error, 1)
-		go func() { errc <- fw.ForwardPorts() }()
-		select {
-		case <-readyCh:
-		case err := <-errc:
-			t.Fatalf("port forwarding failed: %v", err)
-		case <-time.After(30 * time.Second):
-			close(stopCh)
-			t.Fatal("port forwarding did not get ready")
-		}
-		return fw, stopCh, errc
+		return forwardPorts(t, cs, name, websocket, ports...)
 	}
 
 	for _, websocket := range []bool{false, true} {
@@ -121,10 +80,23 @@ func TestPortForwardOnDocker(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, ports, 1)
 			for i := 0; i < 3; i++ { // several connections over one session
-				assert.Equal(t, "hello from "+name+"\n", get(t, ports[0].Local))
+				assert.Equal(t, "hello from "+name+"\n", get(t, ports[0].Local, "/"))
 			}
+			assert.Equal(t, "peer 127.0.0.1\n", get(t, ports[0].Local, "/cgi-bin/peer"),
+				"the server sees the connection come from the pod's loopback")
 		})
 	}
+
+	t.Run("not reachable from the node", func(t *testing.T) {
+		// The test means something only if the server answers on the
+		// pod's loopback alone: it does answer (above), so a refusal here
+		// is not the server starting late.
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(pod.Status.PodIP, "8080"), 10*time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("the pod's server answers on the pod IP %s: it should listen on 127.0.0.1 only", pod.Status.PodIP)
+		}
+	})
 
 	t.Run("closed port", func(t *testing.T) {
 		// Nothing listens on 8081: the agent's error reaches the client,
@@ -184,7 +156,7 @@ func TestPortForwardOnDocker(t *testing.T) {
 				}
 				require.NotZero(t, port, "kubectl printed no local port; stderr: %s", stderr.String())
 				go func() { _, _ = io.Copy(io.Discard, out) }()
-				assert.Equal(t, "hello from "+name+"\n", get(t, port), "stderr: %s", stderr.String())
+				assert.Equal(t, "hello from "+name+"\n", get(t, port, "/"), "stderr: %s", stderr.String())
 			})
 		}
 	})

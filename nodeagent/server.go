@@ -33,7 +33,7 @@ const DefaultPort = 10250
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&sinceSeconds=&previous=
 //	GET|POST /exec/{namespace}/{pod}/{container}?command=&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
 //	GET|POST /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=          (the same, to the main process)
-//	GET|POST /portForward/{namespace}/{pod}       portforward.k8s.io over SPDY to the pod's IP
+//	GET|POST /portForward/{namespace}/{pod}       portforward.k8s.io over SPDY to the pod's ports (its 127.0.0.1)
 //	GET /metrics                                  Prometheus metrics (see Agent.Metrics)
 //
 // With Options.Authenticator and Authorizer, every path but /healthz is

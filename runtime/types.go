@@ -122,6 +122,16 @@ type SandboxStatus struct {
 	HostNetwork bool
 	// Hostname is the pod's hostname.
 	Hostname string
+	// NetNS is the path of the pod's network namespace on the node while
+	// the sandbox is ready (Docker: /proc/<pid>/ns/net of the pause
+	// process, a path in the PID namespace of the runtime's daemon, which
+	// the node agent must share). Entering it reaches the pod's loopback,
+	// as the kubelet's port forwarding does. Empty with host networking,
+	// when the sandbox is not ready, and for runtimes that have no
+	// namespaces on the node (the fake). The path names the namespace only
+	// while the sandbox runs: a caller that uses it after the sandbox
+	// stopped may find it gone.
+	NetNS string
 }
 
 // SandboxFilter selects sandboxes. Zero fields match everything.

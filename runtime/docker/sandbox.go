@@ -241,6 +241,11 @@ func (r *Runtime) SandboxStatus(ctx context.Context, id string) (runtime.Sandbox
 				st.IP = ep.IPAddress
 			}
 		}
+		if st.State == runtime.SandboxReady && c.State.Pid > 0 {
+			// The pause process holds the pod's namespace for as long as
+			// it runs.
+			st.NetNS = "/proc/" + strconv.Itoa(c.State.Pid) + "/ns/net"
+		}
 	}
 	return st, nil
 }

@@ -31,6 +31,7 @@ func TestConformance(t *testing.T) {
 	},
 		runtimetest.Lacks(runtimetest.Processes, "the fake runs no programs: exit codes, logs and signals come from fake.Behavior"),
 		runtimetest.Lacks(runtimetest.PodNetwork, "the fake has no network namespaces"),
+		runtimetest.Lacks(runtimetest.NetNSPath, "the fake has no network namespaces"),
 		runtimetest.RemovableImage(func(t *testing.T, rt runtime.Runtime) string {
 			ref := "gantry.local/removable:" + strings.ReplaceAll(t.Name(), "/", "-")
 			_, err := rt.PullImage(t.Context(), ref, runtime.PullOptions{Policy: runtime.PullAlways})

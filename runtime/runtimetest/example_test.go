@@ -23,6 +23,7 @@ func ExampleRun() {
 		},
 			runtimetest.Lacks(runtimetest.Processes, "runs no programs"),
 			runtimetest.Lacks(runtimetest.PodNetwork, "has no network"),
+			runtimetest.Lacks(runtimetest.NetNSPath, "has no network namespaces"),
 		)
 	}
 }

@@ -29,6 +29,10 @@ const (
 	// PodNetwork: the containers of a sandbox share a working network
 	// namespace (one reaches another over 127.0.0.1).
 	PodNetwork Capability = "pod-network"
+	// NetNSPath: SandboxStatus.NetNS names a ready sandbox's network
+	// namespace on the node (one the test process can enter as root).
+	// Runtimes that lack it must leave NetNS empty.
+	NetNSPath Capability = "netns-path"
 )
 
 // Option adjusts Run.
@@ -103,6 +107,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime, opts ...Op
 		{"SandboxInvalid", nil, testSandboxInvalid},
 		{"SandboxBridgeNetwork", nil, testSandboxBridge},
 		{"SandboxHostNetwork", nil, testSandboxHostNetwork},
+		{"SandboxNetNS", nil, testSandboxNetNS},
 		{"ContainerLifecycle", nil, testContainerLifecycle},
 		{"ContainerAttempts", nil, testContainerAttempts},
 		{"ContainerInvalid", nil, testContainerInvalid},

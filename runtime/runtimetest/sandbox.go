@@ -2,13 +2,18 @@ package runtimetest
 
 import (
 	"errors"
+	"io/fs"
+	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gantryhq/gantry/internal/netnsutil"
 	"github.com/gantryhq/gantry/runtime"
 )
 
@@ -87,6 +92,7 @@ func testSandboxLifecycle(h *harness) {
 	require.NoError(t, err)
 	assert.Equal(t, runtime.SandboxNotReady, st.State)
 	assert.False(t, st.IP.IsValid(), "a stopped sandbox has no IP, has %s", st.IP)
+	assert.Empty(t, st.NetNS, "a stopped sandbox has no network namespace")
 	assert.Equal(t, []string{id}, list(runtime.SandboxFilter{Labels: byTest, State: runtime.SandboxNotReady}))
 	assert.Equal(t, []string{id2}, list(runtime.SandboxFilter{Labels: byTest, State: runtime.SandboxReady}))
 
@@ -181,7 +187,70 @@ func testSandboxHostNetwork(h *harness) {
 	assert.True(h.t, st.HostNetwork)
 	assert.Equal(h.t, "host", st.Network)
 	assert.False(h.t, st.IP.IsValid(), "host network pods have no pod IP")
+	assert.Empty(h.t, st.NetNS, "host network pods have no network namespace of their own")
 	assert.Equal(h.t, runtime.SandboxReady, st.State)
+}
+
+// testSandboxNetNS checks SandboxStatus.NetNS of ready sandboxes: a
+// namespace of its own per pod, which holds the pod's IP; empty for
+// runtimes that lack NetNSPath. (Host network and stopped sandboxes have
+// none: testSandboxHostNetwork and testSandboxLifecycle.)
+func testSandboxNetNS(h *harness) {
+	t := h.t
+	nc := h.cfg.network(t)
+	var sts []runtime.SandboxStatus
+	for range 2 {
+		cfg := h.podConfig()
+		cfg.Network = nc
+		id := h.runSandbox(cfg)
+		st, err := h.rt.SandboxStatus(h.ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, runtime.SandboxReady, st.State)
+		sts = append(sts, st)
+	}
+	if reason, ok := h.cfg.lacks[NetNSPath]; ok {
+		for _, st := range sts {
+			assert.Empty(t, st.NetNS, "a runtime that lacks %q (%s) leaves NetNS empty", NetNSPath, reason)
+		}
+		return
+	}
+	host, err := os.Stat("/proc/self/ns/net")
+	require.NoError(t, err, "the test's own network namespace")
+	var seen []os.FileInfo
+	for _, st := range sts {
+		require.NotEmpty(t, st.NetNS, "sandbox %s: NetNS", st.ID)
+		require.True(t, filepath.IsAbs(st.NetNS), "sandbox %s: NetNS %q is not an absolute path", st.ID, st.NetNS)
+		fi, err := os.Stat(st.NetNS)
+		if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
+			t.Skipf("sandbox %s: cannot look at NetNS %q without root: %v", st.ID, st.NetNS, err)
+		}
+		require.NoError(t, err, "sandbox %s: NetNS", st.ID)
+		assert.False(t, os.SameFile(host, fi), "sandbox %s: NetNS %q is the node's network namespace", st.ID, st.NetNS)
+		for _, other := range seen {
+			assert.False(t, os.SameFile(other, fi), "sandbox %s: NetNS %q is another pod's network namespace", st.ID, st.NetNS)
+		}
+		seen = append(seen, fi)
+
+		// Inside it, the pod's IP is a local address.
+		require.True(t, st.IP.IsValid(), "sandbox %s has no IP", st.ID)
+		var addrs []net.Addr
+		err = netnsutil.Do(st.NetNS, func() error {
+			var err error
+			addrs, err = net.InterfaceAddrs()
+			return err
+		})
+		if err != nil && os.Geteuid() != 0 {
+			t.Skipf("sandbox %s: cannot enter NetNS %q without root: %v", st.ID, st.NetNS, err)
+		}
+		require.NoError(t, err, "sandbox %s: entering NetNS %q", st.ID, st.NetNS)
+		var ips []netip.Addr
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				ips = append(ips, p.Addr())
+			}
+		}
+		assert.Contains(t, ips, st.IP, "sandbox %s: the addresses in NetNS %q", st.ID, st.NetNS)
+	}
 }
 
 func testRemoveCleansUp(h *harness) {
