@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -36,6 +37,11 @@ type Options struct {
 	Clock   clock.WithTicker
 	Workers int
 	Metrics *controller.Metrics
+	// Recorder receives the Job's events: SuccessfulCreate, FailedCreate,
+	// SuccessfulDelete and FailedDelete for its pods, Completed, and
+	// BackoffLimitExceeded or DeadlineExceeded when it fails; nil means
+	// none (Manager.EventRecorder sends them to the API server).
+	Recorder record.EventRecorder
 }
 
 // Reconciler is the Job reconcile logic.
@@ -45,6 +51,7 @@ type Reconciler struct {
 	podInf cache.SharedIndexInformer
 	clock  clock.WithTicker
 	exp    *controller.Expectations
+	rec    record.EventRecorder
 }
 
 var _ controller.Reconciler = (*Reconciler)(nil)
@@ -60,7 +67,11 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 5
 	}
-	r := &Reconciler{client: opts.Client, jobs: opts.Jobs.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock)}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
+	}
+	r := &Reconciler{client: opts.Client, jobs: opts.Jobs.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock,
+		exp: controller.NewExpectations(opts.Clock), rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
@@ -84,7 +95,8 @@ func New(opts Options) (*controller.Controller, error) {
 func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return New(Options{Client: m.Client(), Jobs: f.Batch().V1().Jobs(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics()})
+		return New(Options{Client: m.Client(), Jobs: f.Batch().V1().Jobs(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics(),
+			Recorder: m.EventRecorder("job-controller")})
 	}})
 }
 
@@ -171,7 +183,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	var manageErr error
 	switch {
 	case failReason != "" || complete:
-		manageErr = r.deleteAll(ctx, active)
+		manageErr = r.deleteAll(ctx, j, active)
 		active = nil
 		if failReason != "" {
 			setCond(&st, batchv1.JobFailureTarget, failReason, failMsg, now)
@@ -201,7 +213,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		} else if diff < 0 {
 			victims := replicaset.PodsToDelete(active, -diff)
 			r.exp.Expect(key, 0, len(victims))
-			manageErr = r.deleteAll(ctx, victims)
+			manageErr = r.deleteAll(ctx, j, victims)
 			st.Active = int32(len(active) - len(victims))
 		} else {
 			st.Active = int32(len(active))
@@ -215,8 +227,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	if !apiequality.Semantic.DeepEqual(st, j.Status) {
 		j = j.DeepCopy()
 		j.Status = st
-		if _, err := r.client.BatchV1().Jobs(j.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		_, err := r.client.BatchV1().Jobs(j.Namespace).UpdateStatus(ctx, j, metav1.UpdateOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
 			return controller.Result{}, fmt.Errorf("%s: update status: %w", what, err)
+		}
+		// The Job finished with this write (a finished Job is not
+		// reconciled again): say how, once.
+		switch {
+		case err != nil:
+		case failReason != "":
+			r.rec.Event(j, corev1.EventTypeWarning, failReason, failMsg)
+		case complete:
+			r.rec.Event(j, corev1.EventTypeNormal, "Completed", "Job completed")
 		}
 	}
 	if manageErr != nil {
@@ -225,10 +247,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	return controller.Result{RequeueAfter: requeue}, nil
 }
 
-func (r *Reconciler) deleteAll(ctx context.Context, pods []*corev1.Pod) error {
+// deleteAll deletes the Job's pods, recording an event on j for each.
+func (r *Reconciler) deleteAll(ctx context.Context, j *batchv1.Job, pods []*corev1.Pod) error {
 	var errs []error
 	for _, p := range pods {
-		if err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+		switch {
+		case err == nil:
+			r.rec.Eventf(j, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+		case !apierrors.IsNotFound(err):
+			r.rec.Eventf(j, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 			errs = append(errs, fmt.Errorf("delete pod %q: %w", p.Name, err))
 		}
 	}
@@ -244,8 +272,11 @@ func (r *Reconciler) createPod(ctx context.Context, j *batchv1.Job) error {
 		},
 		Spec: t.Spec,
 	}
-	if _, err := r.client.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	created, err := r.client.CoreV1().Pods(j.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		r.rec.Eventf(j, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod: %w", err)
 	}
+	r.rec.Eventf(j, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }

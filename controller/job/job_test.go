@@ -2,6 +2,8 @@ package job_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
@@ -98,6 +101,8 @@ func TestJobs(t *testing.T) {
 			j := get("work")
 			return condition(j, batchv1.JobComplete) != nil && j.Status.CompletionTime != nil && j.Status.Active == 0, nil
 		})
+		waitEvents(t, cs, j, "Normal SuccessfulCreate Created pod: work-", 3)
+		waitEvents(t, cs, j, "Normal Completed Job completed", 1)
 	})
 
 	t.Run("backoffLimit", func(t *testing.T) {
@@ -113,6 +118,8 @@ func TestJobs(t *testing.T) {
 			return c != nil && c.Reason == batchv1.JobReasonBackoffLimitExceeded, nil
 		})
 		require.Empty(t, activePods(t, cs, j))
+		waitEvents(t, cs, j, "Warning BackoffLimitExceeded Job has reached the specified backoff limit", 1)
+		require.Zero(t, countEvents(t, cs, j, "Normal Completed"))
 	})
 
 	t.Run("activeDeadlineSeconds", func(t *testing.T) {
@@ -130,5 +137,50 @@ func TestJobs(t *testing.T) {
 			c := condition(get("slow"), batchv1.JobFailed)
 			return c != nil && c.Reason == batchv1.JobReasonDeadlineExceeded && len(activePods(t, cs, j)) == 0, nil
 		})
+		waitEvents(t, cs, j, "Warning DeadlineExceeded Job was active longer than specified deadline", 1)
+		waitEvents(t, cs, j, "Normal SuccessfulDelete Deleted pod: slow-", 1)
 	})
+}
+
+// countEvents adds up the counts of the Events about j (listed through the
+// API by involvedObject, as kubectl describe does) whose "type reason
+// message" starts with prefix.
+func countEvents(t *testing.T, cs kubernetes.Interface, j *batchv1.Job, prefix string) int {
+	t.Helper()
+	l, err := cs.CoreV1().Events(j.Namespace).List(context.Background(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + j.Name,
+	})
+	require.NoError(t, err)
+	n := 0
+	for _, e := range l.Items {
+		if strings.HasPrefix(e.Type+" "+e.Reason+" "+e.Message, prefix) {
+			require.Equal(t, j.UID, e.InvolvedObject.UID)
+			require.Equal(t, "job-controller", e.Source.Component)
+			n += int(max(e.Count, 1))
+		}
+	}
+	return n
+}
+
+// waitEvents waits until n events about j start with prefix.
+func waitEvents(t *testing.T, cs kubernetes.Interface, j *batchv1.Job, prefix string, n int) {
+	t.Helper()
+	controllertest.Eventually(t, wait, fmt.Sprintf("%d %q events", n, prefix), func() (bool, error) {
+		return countEvents(t, cs, j, prefix) == n, nil
+	})
+}
+
+// TestEventsOnScaleDown: lowering parallelism deletes pods, each a
+// SuccessfulDelete event on the Job.
+func TestEventsOnScaleDown(t *testing.T) {
+	cs, _ := start(t)
+	ctx := context.Background()
+	j, err := cs.BatchV1().Jobs("default").Create(ctx, newJob("wide", ptr.To[int32](5), ptr.To[int32](3)), metav1.CreateOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "3 active pods", func() (bool, error) { return len(activePods(t, cs, j)) == 3, nil })
+	waitEvents(t, cs, j, "Normal SuccessfulCreate Created pod: wide-", 3)
+	_, err = cs.BatchV1().Jobs("default").Patch(ctx, "wide", types.MergePatchType, []byte(`{"spec":{"parallelism":1}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "1 active pod", func() (bool, error) { return len(activePods(t, cs, j)) == 1, nil })
+	waitEvents(t, cs, j, "Normal SuccessfulDelete Deleted pod: wide-", 2)
 }
