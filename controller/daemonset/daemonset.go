@@ -23,6 +23,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
 	"github.com/gantryhq/gantry/controller"
@@ -36,8 +37,8 @@ const HashLabel = appsv1.ControllerRevisionHashLabelKey
 
 var gvk = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
 
-// Options configure the controller. All but Clock, Workers and Metrics are
-// required.
+// Options configure the controller. All but Clock, Workers, Metrics and
+// Recorder are required.
 type Options struct {
 	Client     kubernetes.Interface
 	DaemonSets appsinformers.DaemonSetInformer
@@ -46,6 +47,10 @@ type Options struct {
 	Clock      clock.WithTicker
 	Workers    int
 	Metrics    *controller.Metrics
+	// Recorder receives the SuccessfulCreate, FailedCreate,
+	// SuccessfulDelete and FailedDelete events of the DaemonSet; nil means
+	// none (Manager.EventRecorder sends them to the API server).
+	Recorder record.EventRecorder
 }
 
 // Reconciler is the DaemonSet reconcile logic.
@@ -56,6 +61,7 @@ type Reconciler struct {
 	podInf cache.SharedIndexInformer
 	clock  clock.WithTicker
 	exp    *controller.Expectations
+	rec    record.EventRecorder
 }
 
 var _ controller.Reconciler = (*Reconciler)(nil)
@@ -71,8 +77,11 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
+	}
 	r := &Reconciler{client: opts.Client, dss: opts.DaemonSets.Lister(), nodes: opts.Nodes.Lister(),
-		podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock)}
+		podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock), rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("daemonset: %w", err)
 	}
@@ -108,7 +117,7 @@ func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
 		return New(Options{Client: m.Client(), DaemonSets: f.Apps().V1().DaemonSets(), Nodes: f.Core().V1().Nodes(),
-			Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics()})
+			Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics(), Recorder: m.EventRecorder("daemonset-controller")})
 	}})
 }
 
@@ -307,9 +316,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 			if err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
 				r.exp.Observed(key, 0, 1)
 				if !apierrors.IsNotFound(err) {
+					r.rec.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 					manageErr = append(manageErr, fmt.Errorf("delete pod %q: %w", p.Name, err))
 				}
+				continue
 			}
+			r.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 		}
 	}
 	if !apiequality.Semantic.DeepEqual(st, ds.Status) {
@@ -345,8 +357,11 @@ func (r *Reconciler) createPod(ctx context.Context, ds *appsv1.DaemonSet, node, 
 		},
 		Spec: spec,
 	}
-	if _, err := r.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	created, err := r.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		r.rec.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod for node %q: %w", node, err)
 	}
+	r.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }

@@ -2,7 +2,10 @@ package daemonset_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +226,92 @@ func TestDaemonSetTaintedNode(t *testing.T) {
 	controllertest.Eventually(t, wait, "the NoExecute taint evicts the pod", func() (bool, error) {
 		return len(livePods()) == 0, nil
 	})
+}
+
+// denier is an admission plugin that forbids creating or deleting pods
+// while told to.
+type denier struct{ create, delete atomic.Bool }
+
+func (d *denier) Validate(_ context.Context, req *apiserver.AdmissionRequest) error {
+	if req.Resource.Resource != "pods" || req.Subresource != "" {
+		return nil
+	}
+	if (req.Operation == apiserver.Create && d.create.Load()) || (req.Operation == apiserver.Delete && d.delete.Load()) {
+		return errors.New("denied by the test")
+	}
+	return nil
+}
+
+// countEvents adds up the counts of the Events about the DaemonSet ds
+// (listed through the API by involvedObject, as kubectl describe does)
+// whose "type reason message" starts with prefix.
+func countEvents(t *testing.T, cs kubernetes.Interface, ds *appsv1.DaemonSet, prefix string) int {
+	t.Helper()
+	l, err := cs.CoreV1().Events(ds.Namespace).List(context.Background(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=DaemonSet,involvedObject.name=" + ds.Name,
+	})
+	require.NoError(t, err)
+	n := 0
+	for _, e := range l.Items {
+		if strings.HasPrefix(e.Type+" "+e.Reason+" "+e.Message, prefix) {
+			require.Equal(t, ds.UID, e.InvolvedObject.UID)
+			require.Equal(t, "daemonset-controller", e.Source.Component)
+			n += int(max(e.Count, 1))
+		}
+	}
+	return n
+}
+
+// TestEvents: the DaemonSet's pod creations and deletions, and their
+// failures, are Events about it.
+func TestEvents(t *testing.T) {
+	d := &denier{}
+	s := controllertest.Start(t, apiserver.Options{Admission: []any{d}})
+	cs := s.Client
+	m, err := controller.NewManager(controller.ManagerOptions{Client: cs})
+	require.NoError(t, err)
+	require.NoError(t, daemonset.Register(m))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	mkNode := func(name string) {
+		_, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	mkNode("n1")
+	mkNode("n2")
+	ds, err := cs.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "ev"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "ev"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "ev"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "v1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	waitFor := func(prefix string, atLeast int) {
+		t.Helper()
+		controllertest.Eventually(t, wait, fmt.Sprintf("%d %q events", atLeast, prefix), func() (bool, error) {
+			return countEvents(t, cs, ds, prefix) >= atLeast, nil
+		})
+	}
+	waitFor("Normal SuccessfulCreate Created pod: ev-", 2)
+
+	// A pod that cannot be made: FailedCreate until it can.
+	d.create.Store(true)
+	mkNode("n3")
+	waitFor("Warning FailedCreate Error creating: ", 1)
+	d.create.Store(false)
+	waitFor("Normal SuccessfulCreate Created pod: ev-", 3)
+
+	// The node goes: its pod is deleted, after a failure.
+	d.delete.Store(true)
+	require.NoError(t, cs.CoreV1().Nodes().Delete(ctx, "n2", metav1.DeleteOptions{}))
+	waitFor("Warning FailedDelete Error deleting: ", 1)
+	d.delete.Store(false)
+	waitFor("Normal SuccessfulDelete Deleted pod: ev-", 1)
+	require.Equal(t, 3, countEvents(t, cs, ds, "Normal SuccessfulCreate"), "no pod made twice")
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -47,6 +48,11 @@ type Options struct {
 	Clock        clock.WithTicker
 	Workers      int
 	Metrics      *controller.Metrics
+	// Recorder receives the StatefulSet's SuccessfulCreate, FailedCreate,
+	// SuccessfulDelete and FailedDelete events ("create Pod web-0 in
+	// StatefulSet web successful"); nil means none (Manager.EventRecorder
+	// sends them to the API server).
+	Recorder record.EventRecorder
 }
 
 // Reconciler is the StatefulSet reconcile logic.
@@ -55,6 +61,7 @@ type Reconciler struct {
 	sets   appslisters.StatefulSetLister
 	podInf cache.SharedIndexInformer
 	clock  clock.WithTicker
+	rec    record.EventRecorder
 }
 
 var _ controller.Reconciler = (*Reconciler)(nil)
@@ -70,7 +77,10 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
-	r := &Reconciler{client: opts.Client, sets: opts.StatefulSets.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
+	}
+	r := &Reconciler{client: opts.Client, sets: opts.StatefulSets.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("statefulset: %w", err)
 	}
@@ -91,7 +101,8 @@ func New(opts Options) (*controller.Controller, error) {
 func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return New(Options{Client: m.Client(), StatefulSets: f.Apps().V1().StatefulSets(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics()})
+		return New(Options{Client: m.Client(), StatefulSets: f.Apps().V1().StatefulSets(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics(),
+			Recorder: m.EventRecorder("statefulset-controller")})
 	}})
 }
 
@@ -218,7 +229,7 @@ func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map
 		}
 		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
 			if p.DeletionTimestamp == nil {
-				if err := r.delete(ctx, p); err != nil {
+				if err := r.delete(ctx, set, p); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -247,7 +258,7 @@ func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map
 			}
 			continue
 		}
-		if err := r.delete(ctx, p); err != nil {
+		if err := r.delete(ctx, set, p); err != nil {
 			errs = append(errs, err)
 		}
 		if !parallel {
@@ -269,18 +280,34 @@ func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map
 			return nil
 		}
 		if p.Labels[HashLabel] != hash {
-			return r.delete(ctx, p)
+			return r.delete(ctx, set, p)
 		}
 	}
 	return nil
 }
 
-func (r *Reconciler) delete(ctx context.Context, p *corev1.Pod) error {
+// delete deletes the set's pod p, recording the outcome on set.
+func (r *Reconciler) delete(ctx context.Context, set *appsv1.StatefulSet, p *corev1.Pod) error {
 	err := r.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	switch {
+	case err == nil:
+		r.podEvent(set, "delete", p.Name, nil)
+	case !apierrors.IsNotFound(err) && !apierrors.IsConflict(err):
+		r.podEvent(set, "delete", p.Name, err)
 		return fmt.Errorf("delete pod %q: %w", p.Name, err)
 	}
 	return nil
+}
+
+// podEvent records the outcome of a create or delete of one of set's pods
+// on set, worded as Kubernetes' StatefulSet controller words it.
+func (r *Reconciler) podEvent(set *appsv1.StatefulSet, verb, pod string, err error) {
+	title := strings.ToUpper(verb[:1]) + verb[1:]
+	if err == nil {
+		r.rec.Eventf(set, corev1.EventTypeNormal, "Successful"+title, "%s Pod %s in StatefulSet %s successful", verb, pod, set.Name)
+		return
+	}
+	r.rec.Eventf(set, corev1.EventTypeWarning, "Failed"+title, "%s Pod %s in StatefulSet %s failed error: %v", verb, pod, set.Name, err)
 }
 
 func (r *Reconciler) createPod(ctx context.Context, set *appsv1.StatefulSet, n int, hash string) error {
@@ -301,7 +328,11 @@ func (r *Reconciler) createPod(ctx context.Context, set *appsv1.StatefulSet, n i
 		Spec: spec,
 	}
 	if _, err := r.client.CoreV1().Pods(set.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			r.podEvent(set, "create", name, err)
+		}
 		return fmt.Errorf("create pod %q: %w", name, err)
 	}
+	r.podEvent(set, "create", name, nil)
 	return nil
 }

@@ -2,8 +2,11 @@ package statefulset_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +130,82 @@ func TestStatefulSet(t *testing.T) {
 	_, err = cs.AppsV1().StatefulSets("default").Patch(ctx, "db", types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
 	controllertest.Eventually(t, wait, "scaled to db-0", func() (bool, error) { return fmt.Sprint(names(t, cs)) == "[db-0]", nil })
+}
+
+// denier is an admission plugin that forbids creating pods while told to.
+type denier struct{ create atomic.Bool }
+
+func (d *denier) Validate(_ context.Context, req *apiserver.AdmissionRequest) error {
+	if req.Resource.Resource == "pods" && req.Subresource == "" && req.Operation == apiserver.Create && d.create.Load() {
+		return errors.New("denied by the test")
+	}
+	return nil
+}
+
+// events lists "type reason message" of the Events about the StatefulSet
+// (listed through the API by involvedObject, as kubectl describe does),
+// each as many times as it happened.
+func events(t *testing.T, cs kubernetes.Interface, set *appsv1.StatefulSet) []string {
+	t.Helper()
+	l, err := cs.CoreV1().Events(set.Namespace).List(context.Background(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=StatefulSet,involvedObject.name=" + set.Name,
+	})
+	require.NoError(t, err)
+	var out []string
+	for _, e := range l.Items {
+		require.Equal(t, set.UID, e.InvolvedObject.UID)
+		require.Equal(t, "statefulset-controller", e.Source.Component)
+		for range max(e.Count, 1) {
+			out = append(out, e.Type+" "+e.Reason+" "+e.Message)
+		}
+	}
+	return out
+}
+
+// TestEvents: the set's pod creations and deletions are Events about it,
+// worded as Kubernetes words them.
+func TestEvents(t *testing.T) {
+	d := &denier{}
+	s := controllertest.Start(t, apiserver.Options{Admission: []any{d}})
+	cs := s.Client
+	m, err := controller.NewManager(controller.ManagerOptions{Client: cs})
+	require.NoError(t, err)
+	require.NoError(t, statefulset.Register(m))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	d.create.Store(true)
+	set, err := cs.AppsV1().StatefulSets("default").Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](2), ServiceName: "web",
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "v1"}}}},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	has := func(want string, n int) func() (bool, error) {
+		return func() (bool, error) {
+			got := 0
+			for _, e := range events(t, cs, set) {
+				if strings.HasPrefix(e, want) {
+					got++
+				}
+			}
+			return got >= n, nil
+		}
+	}
+	controllertest.Eventually(t, wait, "FailedCreate", has("Warning FailedCreate create Pod web-0 in StatefulSet web failed error: ", 1))
+	d.create.Store(false)
+	controllertest.Eventually(t, wait, "web-0 created", has("Normal SuccessfulCreate create Pod web-0 in StatefulSet web successful", 1))
+	markReady(t, cs, "web-0")
+	controllertest.Eventually(t, wait, "web-1 created", has("Normal SuccessfulCreate create Pod web-1 in StatefulSet web successful", 1))
+	_, err = cs.AppsV1().StatefulSets("default").Patch(ctx, "web", types.MergePatchType, []byte(`{"spec":{"replicas":1}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "web-1 deleted", has("Normal SuccessfulDelete delete Pod web-1 in StatefulSet web successful", 1))
+	deleted0, _ := has("Normal SuccessfulDelete delete Pod web-0", 1)()
+	require.False(t, deleted0, "web-0 stays")
 }
