@@ -23,6 +23,13 @@
 //     removes the NoExecute taints it set.
 //   - With ClusterCIDR set it gives each node without spec.podCIDR the next
 //     free subnet of NodeCIDRMaskSize bits.
+//   - It records what kubectl describe shows: on the Node, RegisteredNode
+//     ("Node n1 event: Registered Node n1 in Controller") when it first
+//     sees it, RemovingNode when it is gone and NodeNotReady ("Node n1
+//     status is now: NodeNotReady") when it marks a Ready node Unknown; on
+//     an evicted pod, TaintManagerEviction ("Marking for deletion Pod
+//     ns/name"). Pods do not get Kubernetes' NodeNotReady event or Ready
+//     condition set to False when their node goes.
 //
 // All timing uses the injected clock: Monitor does one pass and is what
 // tests call after stepping a fake clock; Start calls it every

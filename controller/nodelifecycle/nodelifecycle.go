@@ -14,12 +14,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 
@@ -67,6 +69,12 @@ type Options struct {
 	// --cluster-cidr); NodeCIDRMaskSize defaults to 24.
 	ClusterCIDR      netip.Prefix
 	NodeCIDRMaskSize int
+	// Recorder receives the events kubectl describe shows: on nodes,
+	// RegisteredNode when the controller first sees one, RemovingNode when
+	// it is gone, and NodeNotReady when the controller marks a Ready node
+	// Unknown; on pods, TaintManagerEviction when one is evicted. nil
+	// means none (Register uses Manager.EventRecorder("node-controller")).
+	Recorder record.EventRecorder
 }
 
 // ZoneState is the health of a zone.
@@ -104,6 +112,7 @@ type Controller struct {
 }
 
 type health struct {
+	uid       types.UID // the node's, for its events
 	probe     time.Time // local time a heartbeat last changed
 	leaseRenw time.Time
 	heartbeat time.Time
@@ -150,6 +159,9 @@ func New(opts Options) (*Controller, error) {
 	}
 	if opts.NodeCIDRMaskSize == 0 {
 		opts.NodeCIDRMaskSize = DefaultNodeCIDRMaskSize
+	}
+	if opts.Recorder == nil {
+		opts.Recorder = &record.FakeRecorder{} // no channel: discards
 	}
 	if opts.ClusterCIDR.IsValid() && (opts.NodeCIDRMaskSize < opts.ClusterCIDR.Bits() || opts.NodeCIDRMaskSize > opts.ClusterCIDR.Addr().BitLen()) {
 		return nil, fmt.Errorf("nodelifecycle: node CIDR mask size %d does not fit cluster CIDR %s", opts.NodeCIDRMaskSize, opts.ClusterCIDR)
@@ -241,8 +253,9 @@ func (c *Controller) Monitor(ctx context.Context) error {
 			nodes[i] = up
 		}
 	}
-	for name := range c.health {
+	for name, h := range c.health {
 		if !seen[name] {
+			c.nodeEvent(name, h.uid, "RemovingNode", fmt.Sprintf("Removing Node %s from Controller", name))
 			delete(c.health, name)
 			delete(c.pending, name)
 			delete(c.tainted, name)
@@ -317,9 +330,10 @@ func (c *Controller) Monitor(ctx context.Context) error {
 // Unknown; it returns the updated node when it wrote one.
 func (c *Controller) checkHealth(ctx context.Context, n *corev1.Node, now time.Time) (*corev1.Node, error) {
 	h := c.health[n.Name]
-	if h == nil {
-		h = &health{probe: now}
+	if h == nil || h.uid != n.UID {
+		h = &health{uid: n.UID, probe: now}
 		c.health[n.Name] = h
+		c.nodeEvent(n.Name, n.UID, "RegisteredNode", fmt.Sprintf("Registered Node %s in Controller", n.Name))
 	}
 	if l, err := c.leases.Leases(LeaseNamespace).Get(n.Name); err == nil && l.Spec.RenewTime != nil && !l.Spec.RenewTime.Time.Equal(h.leaseRenw) {
 		h.leaseRenw = l.Spec.RenewTime.Time
@@ -375,7 +389,26 @@ func (c *Controller) checkHealth(ctx context.Context, n *corev1.Node, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("node %q: mark Unknown: %w", n.Name, err)
 	}
+	if rc != nil && rc.Status == corev1.ConditionTrue {
+		c.statusEvent(out, "NodeNotReady")
+	}
 	return out, nil
+}
+
+// nodeRef is the node as the involved object of its events: a cluster
+// object, so the events go to the default namespace.
+func nodeRef(name string, uid types.UID) *corev1.ObjectReference {
+	return &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: name, UID: uid}
+}
+
+// nodeEvent records "Node <name> event: <msg>" on the node.
+func (c *Controller) nodeEvent(name string, uid types.UID, reason, msg string) {
+	c.opts.Recorder.Eventf(nodeRef(name, uid), corev1.EventTypeNormal, reason, "Node %s event: %s", name, msg)
+}
+
+// statusEvent records that the node's status is now status.
+func (c *Controller) statusEvent(n *corev1.Node, status string) {
+	c.opts.Recorder.Eventf(nodeRef(n.Name, n.UID), corev1.EventTypeNormal, status, "Node %s status is now: %s", n.Name, status)
 }
 
 func hasTaint(n *corev1.Node, t corev1.Taint) bool {
@@ -574,7 +607,10 @@ func (c *Controller) evictPods(ctx context.Context, now time.Time) error {
 			continue
 		}
 		err := c.opts.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		switch {
+		case err == nil:
+			c.opts.Recorder.Eventf(p, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", p.Namespace, p.Name)
+		case !apierrors.IsNotFound(err) && !apierrors.IsConflict(err):
 			errs = append(errs, fmt.Errorf("evict pod %q from node %q: %w", p.Namespace+"/"+p.Name, p.Spec.NodeName, err))
 		}
 	}
@@ -638,6 +674,9 @@ func Register(m *controller.Manager, opts Options) error {
 		f := m.InformerFactory()
 		o := opts
 		o.Client, o.Nodes, o.Leases, o.Pods, o.Clock = m.Client(), f.Core().V1().Nodes(), f.Coordination().V1().Leases(), f.Core().V1().Pods(), m.Clock()
+		if o.Recorder == nil {
+			o.Recorder = m.EventRecorder("node-controller")
+		}
 		return New(o)
 	}})
 }

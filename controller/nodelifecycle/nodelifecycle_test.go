@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
@@ -39,6 +43,12 @@ func newEnv(t *testing.T, opts nodelifecycle.Options) *env {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	f := informers.NewSharedInformerFactory(s.Client, 0)
 	opts.Client, opts.Clock = s.Client, clk
+	if opts.Recorder == nil {
+		b := record.NewBroadcaster()
+		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.Client.CoreV1().Events("")})
+		t.Cleanup(b.Shutdown)
+		opts.Recorder = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
+	}
 	opts.Nodes, opts.Leases, opts.Pods = f.Core().V1().Nodes(), f.Coordination().V1().Leases(), f.Core().V1().Pods()
 	c, err := nodelifecycle.New(opts)
 	require.NoError(t, err)
@@ -191,6 +201,9 @@ func TestGracePeriodTaintsAndEvictions(t *testing.T) {
 	require.True(t, e.podExists("tol60"), "tolerationSeconds 60 not yet over")
 	e.step(time.Second, "n2")
 	controllertest.Eventually(t, wait, "tol60 evicted", func() (bool, error) { e.monitor(); return !e.podExists("tol60"), nil })
+	controllertest.Eventually(t, wait, "eviction event", func() (bool, error) {
+		return slices.Contains(e.events("Pod", "default", "tol60"), "Normal TaintManagerEviction Marking for deletion Pod default/tol60"), nil
+	})
 	require.True(t, e.podExists("plain"))
 	e.step(4*time.Minute-time.Second, "n2") // 4m59s after the taint
 	require.True(t, e.podExists("plain"), "pod-eviction-timeout not yet over")
@@ -321,4 +334,63 @@ func TestPodCIDRAllocation(t *testing.T) {
 		got[n.Spec.PodCIDR] = true
 	}
 	require.Equal(t, map[string]bool{"10.244.0.0/24": true, "10.244.1.0/24": true, "10.244.2.0/24": true}, got)
+}
+
+// events lists "type reason message" of the Events about the object
+// kind/name in namespace (empty for nodes), as kubectl describe finds
+// them: through the API, by involvedObject.
+func (e *env) events(kind, namespace, name string) []string {
+	e.t.Helper()
+	l, err := e.cs.CoreV1().Events("").List(e.ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.namespace=" + namespace + ",involvedObject.name=" + name,
+	})
+	require.NoError(e.t, err)
+	var out []string
+	for _, ev := range l.Items {
+		require.Equal(e.t, "node-controller", ev.Source.Component)
+		if kind == "Node" {
+			require.Equal(e.t, metav1.NamespaceDefault, ev.Namespace, "a node's events are in the default namespace")
+		}
+		out = append(out, ev.Type+" "+ev.Reason+" "+ev.Message)
+	}
+	return out
+}
+
+// TestNodeEvents: the controller records RegisteredNode when it first sees
+// a node, NodeNotReady when it marks a Ready node Unknown, and RemovingNode
+// when the node is gone, on the Node (what kubectl describe node lists).
+func TestNodeEvents(t *testing.T) {
+	e := newEnv(t, nodelifecycle.Options{})
+	e.node("n1", "a", corev1.ConditionTrue)
+	e.node("n2", "a", corev1.ConditionTrue)
+	e.waitNodes(2)
+	e.monitor()
+	for _, n := range []string{"n1", "n2"} {
+		controllertest.Eventually(t, wait, n+" registered", func() (bool, error) {
+			return slices.Equal(e.events("Node", "", n), []string{"Normal RegisteredNode Node " + n + " event: Registered Node " + n + " in Controller"}), nil
+		})
+	}
+	l, err := e.cs.CoreV1().Events("default").List(e.ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=n1"})
+	require.NoError(t, err)
+	require.Len(t, l.Items, 1)
+	require.Equal(t, e.get("n1").UID, l.Items[0].InvolvedObject.UID)
+
+	e.step(41*time.Second, "n2") // n1 is silent past the grace period
+	require.Equal(t, corev1.ConditionUnknown, ready(e.get("n1")))
+	controllertest.Eventually(t, wait, "NodeNotReady", func() (bool, error) {
+		return slices.Contains(e.events("Node", "", "n1"), "Normal NodeNotReady Node n1 status is now: NodeNotReady"), nil
+	})
+	e.step(time.Minute, "n2")
+	require.Len(t, e.events("Node", "", "n1"), 2, "Unknown is not marked twice")
+	require.Len(t, e.events("Node", "", "n2"), 1, "a healthy node has nothing new")
+
+	require.NoError(t, e.cs.CoreV1().Nodes().Delete(e.ctx, "n2", metav1.DeleteOptions{}))
+	controllertest.Eventually(t, wait, "n2 gone from the cache", func() (bool, error) {
+		_, err := e.f.Core().V1().Nodes().Lister().Get("n2")
+		return apierrors.IsNotFound(err), nil
+	})
+	e.monitor()
+	controllertest.Eventually(t, wait, "RemovingNode", func() (bool, error) {
+		return slices.Contains(e.events("Node", "", "n2"), "Normal RemovingNode Node n2 event: Removing Node n2 from Controller"), nil
+	})
 }
