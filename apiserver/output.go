@@ -148,6 +148,11 @@ func (s *Server) tableRow(res *Resource, item runtime.Object, include metav1.Inc
 	cells := []any{a.GetName()}
 	if res.Cells != nil {
 		cells = append(cells, res.Cells(item)...)
+		for i, c := range cells {
+			if t, ok := c.(sinceCell); ok {
+				cells[i] = s.age(metav1.Time(t))
+			}
+		}
 	}
 	if i := ageIndex(res); i >= 0 {
 		cells = insertAt(cells, i, any(s.age(a.GetCreationTimestamp())))
@@ -161,6 +166,11 @@ func (s *Server) tableRow(res *Resource, item runtime.Object, include metav1.Inc
 	}
 	return row
 }
+
+// sinceCell is a cell that Cells returns for a past time which the table
+// shows as the time elapsed since then on the server's clock, like the Age
+// column ("5m"): a cron job's Last Schedule.
+type sinceCell metav1.Time
 
 // age renders a timestamp as kubectl does ("5m", "3d4h", "<unknown>").
 func (s *Server) age(t metav1.Time) string {

@@ -176,6 +176,7 @@ func DefaultResources() []Resource {
 			},
 		},
 		jobResource(),
+		cronJobResource(),
 		{
 			GroupVersionKind: coordinationv1.SchemeGroupVersion.WithKind("Lease"),
 			Plural:           "leases", Namespaced: true,
@@ -514,6 +515,49 @@ func jobResource() Resource {
 				dur = duration.HumanDuration(j.Status.CompletionTime.Sub(j.Status.StartTime.Time))
 			}
 			return append([]any{status, completions, dur}, podTemplateCells(&j.Spec.Template, selectorString(j.Spec.Selector))...)
+		},
+	}
+}
+
+func cronJobResource() Resource {
+	return Resource{
+		GroupVersionKind: batchv1.SchemeGroupVersion.WithKind("CronJob"),
+		Plural:           "cronjobs", ShortNames: []string{"cj"}, Categories: []string{"all"}, Namespaced: true,
+		New:        func() runtime.Object { return &batchv1.CronJob{} },
+		NewList:    func() runtime.Object { return &batchv1.CronJobList{} },
+		Status:     true,
+		Generation: true,
+		Columns: append([]metav1.TableColumnDefinition{
+			{Name: "Schedule", Type: "string", Description: batchv1.CronJobSpec{}.SwaggerDoc()["schedule"]},
+			{Name: "Timezone", Type: "string", Description: batchv1.CronJobSpec{}.SwaggerDoc()["timeZone"]},
+			{Name: "Suspend", Type: "boolean", Description: batchv1.CronJobSpec{}.SwaggerDoc()["suspend"]},
+			{Name: "Active", Type: "integer", Description: batchv1.CronJobStatus{}.SwaggerDoc()["active"]},
+			{Name: "Last Schedule", Type: "string", Description: batchv1.CronJobStatus{}.SwaggerDoc()["lastScheduleTime"]},
+		}, templateColumns[0], templateColumns[1],
+			metav1.TableColumnDefinition{Name: "Selector", Type: "string", Priority: 1, Description: batchv1.JobSpec{}.SwaggerDoc()["selector"]}),
+		Cells: func(obj runtime.Object) []any {
+			cj := obj.(*batchv1.CronJob)
+			tz := "<none>"
+			if cj.Spec.TimeZone != nil {
+				tz = *cj.Spec.TimeZone
+			}
+			suspend := "<unset>"
+			if cj.Spec.Suspend != nil {
+				suspend = "False"
+				if *cj.Spec.Suspend {
+					suspend = "True"
+				}
+			}
+			var last any = "<none>"
+			if t := cj.Status.LastScheduleTime; t != nil {
+				last = sinceCell(*t)
+			}
+			sel := "<none>"
+			if cj.Spec.JobTemplate.Spec.Selector != nil {
+				sel = selectorString(cj.Spec.JobTemplate.Spec.Selector)
+			}
+			return append([]any{cj.Spec.Schedule, tz, suspend, int64(len(cj.Status.Active)), last},
+				podTemplateCells(&cj.Spec.JobTemplate.Spec.Template, sel)...)
 		},
 	}
 }

@@ -91,3 +91,32 @@ func JobSelector(job *batchv1.Job) {
 		MatchLabels: map[string]string{batchv1.ControllerUidLabel: uid},
 	}
 }
+
+// Defaults of a CronJob's history limits.
+const (
+	defaultSuccessfulJobsHistoryLimit = 3
+	defaultFailedJobsHistoryLimit     = 1
+)
+
+// CronJob defaults a cron job: concurrencyPolicy Allow, suspend false,
+// successfulJobsHistoryLimit 3, failedJobsHistoryLimit 1, and the pod
+// defaults of the job template's pod template. The job template's own
+// fields (parallelism, completions, backoffLimit, ...) are not defaulted
+// here: the Jobs made from it get them when they are created, as in
+// Kubernetes.
+func CronJob(cj *batchv1.CronJob) {
+	spec := &cj.Spec
+	if spec.ConcurrencyPolicy == "" {
+		spec.ConcurrencyPolicy = batchv1.AllowConcurrent
+	}
+	if spec.Suspend == nil {
+		spec.Suspend = ptrTo(false)
+	}
+	if spec.SuccessfulJobsHistoryLimit == nil {
+		spec.SuccessfulJobsHistoryLimit = ptrTo[int32](defaultSuccessfulJobsHistoryLimit)
+	}
+	if spec.FailedJobsHistoryLimit == nil {
+		spec.FailedJobsHistoryLimit = ptrTo[int32](defaultFailedJobsHistoryLimit)
+	}
+	PodTemplateSpec(&spec.JobTemplate.Spec.Template)
+}

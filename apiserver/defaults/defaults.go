@@ -97,6 +97,10 @@ func apply(obj runtime.Object) bool {
 		if o != nil {
 			Job(o)
 		}
+	case *batchv1.CronJob:
+		if o != nil {
+			CronJob(o)
+		}
 	default:
 		return false
 	}

@@ -250,6 +250,18 @@ func TestApply(t *testing.T) {
 			eq(t, "restartPolicy", j.Spec.Template.Spec.RestartPolicy, corev1.RestartPolicyNever)
 			eq(t, "labels", j.Labels["app"], "web")
 		}},
+		{"CronJob", &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "@hourly", JobTemplate: batchv1.JobTemplateSpec{
+			Spec: batchv1.JobSpec{Template: template()}}}}, func(t *testing.T, obj runtime.Object) {
+			cj := obj.(*batchv1.CronJob)
+			eq(t, "concurrencyPolicy", cj.Spec.ConcurrencyPolicy, batchv1.AllowConcurrent)
+			eq(t, "suspend", deref(t, "suspend", cj.Spec.Suspend), false)
+			eq(t, "successfulJobsHistoryLimit", deref(t, "successfulJobsHistoryLimit", cj.Spec.SuccessfulJobsHistoryLimit), 3)
+			eq(t, "failedJobsHistoryLimit", deref(t, "failedJobsHistoryLimit", cj.Spec.FailedJobsHistoryLimit), 1)
+			checkPodSpec(t, &cj.Spec.JobTemplate.Spec.Template.Spec)
+			if cj.Spec.JobTemplate.Spec.Parallelism != nil || cj.Spec.JobTemplate.Spec.BackoffLimit != nil {
+				t.Error("the job template's own fields were defaulted; Kubernetes leaves them to the Jobs")
+			}
+		}},
 		{"parallel Job", &batchv1.Job{Spec: batchv1.JobSpec{Parallelism: ptrTo[int32](5)}}, func(t *testing.T, obj runtime.Object) {
 			j := obj.(*batchv1.Job)
 			eq(t, "parallelism", *j.Spec.Parallelism, 5)

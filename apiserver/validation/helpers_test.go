@@ -148,6 +148,15 @@ func validJob() *batchv1.Job {
 	return j
 }
 
+func validCronJob() *batchv1.CronJob {
+	t := validTemplate(map[string]string{"job": "report"})
+	t.Spec.RestartPolicy = corev1.RestartPolicyOnFailure
+	return withDefaults(&batchv1.CronJob{ObjectMeta: meta("report"), Spec: batchv1.CronJobSpec{
+		Schedule:    "*/5 * * * *",
+		JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: t}},
+	}})
+}
+
 func validService() *corev1.Service {
 	return withDefaults(&corev1.Service{ObjectMeta: meta("web"), Spec: corev1.ServiceSpec{
 		Selector:  appLabels,

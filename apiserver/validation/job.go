@@ -40,6 +40,28 @@ func Job(job *batchv1.Job) field.ErrorList {
 }
 
 func jobSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	errs := jobSpecFields(spec, p)
+	sp := p.Child("selector")
+	var sel labels.Selector
+	if spec.Selector == nil {
+		errs = append(errs, field.Required(sp, ""))
+	} else if selErrs := metav1validation.ValidateLabelSelector(spec.Selector, metav1validation.LabelSelectorValidationOptions{}, sp); len(selErrs) > 0 {
+		errs = append(errs, selErrs...)
+	} else if s, err := metav1.LabelSelectorAsSelector(spec.Selector); err != nil {
+		errs = append(errs, field.Invalid(sp, spec.Selector, "invalid label selector"))
+	} else {
+		sel = s
+	}
+	if sel != nil && !sel.Matches(labels.Set(spec.Template.Labels)) {
+		errs = append(errs, field.Invalid(p.Child("template", "metadata", "labels"), spec.Template.Labels, selectorMismatchMsg))
+	}
+	return errs
+}
+
+// jobSpecFields validates what a job spec and a cron job's job template
+// have in common: everything but the selector, which a job template does
+// not have (each Job made from it gets its own).
+func jobSpecFields(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	errs := nonNegativePtr(spec.Parallelism, p.Child("parallelism"))
 	errs = append(errs, nonNegativePtr(spec.Completions, p.Child("completions"))...)
 	errs = append(errs, nonNegativePtr(spec.ActiveDeadlineSeconds, p.Child("activeDeadlineSeconds"))...)
@@ -87,21 +109,7 @@ func jobSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 		}
 	}
 
-	sp := p.Child("selector")
-	var sel labels.Selector
-	if spec.Selector == nil {
-		errs = append(errs, field.Required(sp, ""))
-	} else if selErrs := metav1validation.ValidateLabelSelector(spec.Selector, metav1validation.LabelSelectorValidationOptions{}, sp); len(selErrs) > 0 {
-		errs = append(errs, selErrs...)
-	} else if s, err := metav1.LabelSelectorAsSelector(spec.Selector); err != nil {
-		errs = append(errs, field.Invalid(sp, spec.Selector, "invalid label selector"))
-	} else {
-		sel = s
-	}
 	tp := p.Child("template")
-	if sel != nil && !sel.Matches(labels.Set(spec.Template.Labels)) {
-		errs = append(errs, field.Invalid(tp.Child("metadata", "labels"), spec.Template.Labels, selectorMismatchMsg))
-	}
 	errs = append(errs, PodTemplateSpec(&spec.Template, tp)...)
 	if rp := spec.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
 		errs = append(errs, field.NotSupported(tp.Child("spec", "restartPolicy"), rp, supportedJobRestart))

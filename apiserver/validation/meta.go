@@ -64,6 +64,7 @@ var rules = map[reflect.Type]MetaRule{
 	reflect.TypeFor[*appsv1.DaemonSet]():             NamespacedSubdomain,
 	reflect.TypeFor[*appsv1.StatefulSet]():           NamespacedSubdomain,
 	reflect.TypeFor[*batchv1.Job]():                  NamespacedSubdomain,
+	reflect.TypeFor[*batchv1.CronJob]():              NamespacedSubdomain,
 	reflect.TypeFor[*coordinationv1.Lease]():         NamespacedSubdomain,
 	reflect.TypeFor[*autoscalingv1.Scale]():          NamespacedSubdomain,
 }

@@ -10,7 +10,7 @@ import (
 func TestValidObjectsPass(t *testing.T) {
 	for _, obj := range []runtime.Object{
 		validPod(), validDeployment(), validReplicaSet(), validDaemonSet(), validStatefulSet(),
-		validRC(), validJob(), validService(), validNode(), validEndpoints(), validSlice(), validLease(),
+		validRC(), validJob(), validCronJob(), validService(), validNode(), validEndpoints(), validSlice(), validLease(),
 	} {
 		t.Run(fmt.Sprintf("%T", obj), func(t *testing.T) {
 			checkErrs(t, Validate(obj))

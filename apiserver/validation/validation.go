@@ -63,6 +63,8 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return StatefulSet(o)
 	case *batchv1.Job:
 		return Job(o)
+	case *batchv1.CronJob:
+		return CronJob(o)
 	case *coordinationv1.Lease:
 		return Lease(o)
 	case *autoscalingv1.Scale:
@@ -127,6 +129,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return StatefulSetUpdate(o, old.(*appsv1.StatefulSet))
 	case *batchv1.Job:
 		return JobUpdate(o, old.(*batchv1.Job))
+	case *batchv1.CronJob:
+		return CronJobUpdate(o, old.(*batchv1.CronJob))
 	case *coordinationv1.Lease:
 		return LeaseUpdate(o, old.(*coordinationv1.Lease))
 	case *autoscalingv1.Scale:
@@ -163,6 +167,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		return StatefulSetStatusUpdate(o, old.(*appsv1.StatefulSet))
 	case *batchv1.Job:
 		return JobStatusUpdate(o, old.(*batchv1.Job))
+	case *batchv1.CronJob:
+		return CronJobStatusUpdate(o, old.(*batchv1.CronJob))
 	}
 	return ValidateUpdate(obj, old)
 }
