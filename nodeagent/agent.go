@@ -256,6 +256,8 @@ type Agent struct {
 	imageFSUsage func(path string) (capacity, available uint64, err error)
 	// metrics are served at /metrics (metrics.go); rt is instrumented.
 	metrics *agentMetrics
+	// nodeEvents holds the Node's events until the recorder runs (node.go).
+	nodeEvents nodeEvents
 }
 
 // New validates opts and returns an Agent.
@@ -316,6 +318,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		})
 	}
+	a.nodeEvent(corev1.EventTypeNormal, "Starting", "Starting kubelet.")
 	if err := a.register(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
@@ -346,6 +349,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// Events are recorded from the first sync of an API pod on.
 	defer a.volumes.startEvents(a.opts.NodeName)()
+	a.flushNodeEvents()
 	a.podsSynced.Store(true)
 	// Events that came before were skipped (see syncPod): queue every pod.
 	if pods, err := a.pods.List(everything); err == nil {

@@ -11,6 +11,15 @@
 // statuses. The runtime reports no events; exits are found by polling every
 // SyncInterval.
 //
+// The agent records the kubelet's events on its Node (in the default
+// namespace, the node's name as UID, so kubectl describe node lists them):
+// Starting ("Starting kubelet.") when it runs, NodeHasSufficientMemory,
+// NodeHasNoDiskPressure and NodeHasSufficientPID when it first posts those
+// conditions (and their opposites when they change), NodeNotReady and
+// NodeReady when its Ready condition changes ("Node n1 status is now:
+// NodeReady"). Those of registration are kept until its pods have synced
+// and the event recorder runs.
+//
 // # Volumes
 //
 // Before a pod's sandbox starts, the agent makes its volumes under

@@ -9,12 +9,14 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
@@ -197,12 +199,17 @@ func (a *Agent) postStatus(ctx context.Context) error {
 	if a.opts.NodeIP.IsValid() {
 		addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.opts.NodeIP.String()}}, addresses...)
 	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	var changed []string // the reasons of the events of this status
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		node, err := a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
+		changed = changed[:0]
 		for _, c := range conditions {
+			if reason := conditionEvent(&node.Status, c); reason != "" {
+				changed = append(changed, reason)
+			}
 			setNodeCondition(&node.Status, c, now)
 		}
 		node.Status.Capacity = capacity
@@ -219,6 +226,105 @@ func (a *Agent) postStatus(ctx context.Context) error {
 		_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	for _, reason := range changed {
+		a.nodeEvent(corev1.EventTypeNormal, reason, fmt.Sprintf("Node %s status is now: %s", a.opts.NodeName, reason))
+	}
+	return nil
+}
+
+// conditionEvent is the reason of the event a change of the node's
+// condition to c is worth, as the kubelet names it, or "": the pressure
+// conditions' when they are first posted or change, Ready's when it
+// changes (a node's first Ready is no news).
+func conditionEvent(status *corev1.NodeStatus, c corev1.NodeCondition) string {
+	var old *corev1.NodeCondition
+	for i := range status.Conditions {
+		if status.Conditions[i].Type == c.Type {
+			old = &status.Conditions[i]
+		}
+	}
+	if old != nil && old.Status == c.Status {
+		return ""
+	}
+	pick := func(ok, bad string) string {
+		switch c.Status {
+		case corev1.ConditionFalse:
+			return ok
+		case corev1.ConditionTrue:
+			return bad
+		}
+		return ""
+	}
+	switch c.Type {
+	case corev1.NodeReady:
+		if old == nil {
+			return ""
+		}
+		if c.Status == corev1.ConditionTrue {
+			return "NodeReady"
+		}
+		return "NodeNotReady"
+	case corev1.NodeMemoryPressure:
+		return pick("NodeHasSufficientMemory", "NodeHasInsufficientMemory")
+	case corev1.NodeDiskPressure:
+		return pick("NodeHasNoDiskPressure", "NodeHasDiskPressure")
+	case corev1.NodePIDPressure:
+		return pick("NodeHasSufficientPID", "NodeHasInsufficientPID")
+	}
+	return ""
+}
+
+// maxPendingNodeEvents bounds the Node's events kept while the recorder
+// does not run (an agent waiting long for its API server).
+const maxPendingNodeEvents = 32
+
+// nodeEvents keeps the Node's events recorded before the agent's event
+// recorder runs: the agent starts, and registration posts the first status,
+// before the pods have synced (see Run). Safe for concurrent use.
+type nodeEvents struct {
+	mu      sync.Mutex
+	pending []pendingEvent
+}
+
+type pendingEvent struct{ eventType, reason, msg string }
+
+// nodeRef is the Node as the kubelet names it in its events: by name, with
+// the name as UID (kubectl describe node looks for both UIDs); a cluster
+// object's events go to the default namespace.
+func (a *Agent) nodeRef() *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: a.opts.NodeName, UID: types.UID(a.opts.NodeName)}
+}
+
+// nodeEvent records an event on the Node, or keeps it until
+// flushNodeEvents when the recorder does not run yet. It does not block.
+func (a *Agent) nodeEvent(eventType, reason, msg string) {
+	a.nodeEvents.mu.Lock()
+	defer a.nodeEvents.mu.Unlock()
+	if rec := a.volumes.recorder(); rec != nil && len(a.nodeEvents.pending) == 0 {
+		rec.Event(a.nodeRef(), eventType, reason, msg)
+		return
+	}
+	if len(a.nodeEvents.pending) < maxPendingNodeEvents {
+		a.nodeEvents.pending = append(a.nodeEvents.pending, pendingEvent{eventType, reason, msg})
+	}
+}
+
+// flushNodeEvents records the events kept while the recorder did not run,
+// in order; called once it runs.
+func (a *Agent) flushNodeEvents() {
+	a.nodeEvents.mu.Lock()
+	defer a.nodeEvents.mu.Unlock()
+	rec := a.volumes.recorder()
+	if rec == nil {
+		return
+	}
+	for _, e := range a.nodeEvents.pending {
+		rec.Event(a.nodeRef(), e.eventType, e.reason, e.msg)
+	}
+	a.nodeEvents.pending = nil
 }
 
 // setNodeCondition sets c, moving its transition time only when its status

@@ -138,6 +138,14 @@ func (m *volumeManager) event(pod *corev1.Pod, eventType, reason, msg string) {
 	}
 }
 
+// recorder returns the agent's event recorder; nil before startEvents and
+// after it stops.
+func (m *volumeManager) recorder() record.EventRecorder {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.events
+}
+
 func (m *volumeManager) podPath(uid types.UID) string {
 	return filepath.Join(m.root, "pods", string(uid))
 }
