@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantryhq/gantry/apiserver"
 	"github.com/gantryhq/gantry/apiserver/admission/alwayspullimages"
+	"github.com/gantryhq/gantry/apiserver/admission/defaulttolerationseconds"
 	"github.com/gantryhq/gantry/apiserver/admission/limitranger"
 	"github.com/gantryhq/gantry/apiserver/admission/priority"
 	"github.com/gantryhq/gantry/apiserver/admission/resourcequota"
@@ -24,8 +25,8 @@ import (
 // authorization is what a master's API server authorizes and admits with:
 // system:masters first, then the node authorizer, then RBAC over a cache of
 // the store's roles and bindings; the admission plugins LimitRanger,
-// ServiceAccount, NodeRestriction, Priority, RBAC's escalation check and
-// ResourceQuota.
+// ServiceAccount, NodeRestriction, Priority, DefaultTolerationSeconds,
+// RBAC's escalation check and ResourceQuota.
 type authorization struct {
 	cache      *rbac.StoreCache
 	pods       *noderestriction.PodIndex
@@ -36,9 +37,10 @@ type authorization struct {
 // newAuthorization builds a master's authorization and admission over st;
 // serviceAccounts adds the ServiceAccount admission plugin (pods get their
 // account and token volume), which needs each namespace's default account
-// (the service account controller's); optional names optional admission
-// plugins to turn on (AdmissionPlugins).
-func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool, optional ...string) (*authorization, error) {
+// (the service account controller's); tolerations configure
+// DefaultTolerationSeconds; optional names optional admission plugins to
+// turn on (AdmissionPlugins).
+func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool, tolerations defaulttolerationseconds.Options, optional ...string) (*authorization, error) {
 	cache, err := rbac.NewStoreCache(rbac.StoreCacheOptions{Store: st, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -75,6 +77,10 @@ func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool, op
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	defaultTolerations, err := defaulttolerationseconds.New(tolerations)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	var admission []any
 	if slices.Contains(optional, AlwaysPullImages) {
 		admission = append(admission, alwayspullimages.New())
@@ -83,7 +89,8 @@ func newAuthorization(st store.Store, log *slog.Logger, serviceAccounts bool, op
 	if serviceAccounts {
 		admission = append(admission, serviceaccount.NewAdmission(serviceaccount.StoreLookup(st)))
 	}
-	admission = append(admission, noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: st}), prio, escalation, quota)
+	// DefaultTolerationSeconds follows Priority, as in kube-apiserver.
+	admission = append(admission, noderestriction.NewAdmission(noderestriction.AdmissionOptions{Store: st}), prio, defaultTolerations, escalation, quota)
 	return &authorization{
 		cache:      cache,
 		pods:       pods,
@@ -128,5 +135,6 @@ const AlwaysPullImages = "AlwaysPullImages"
 // AdmissionPlugins lists the admission plugins MasterConfig's
 // EnableAdmissionPlugins may name: the optional one, and those always on.
 func AdmissionPlugins() []string {
-	return []string{AlwaysPullImages, "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority", "ResourceQuota"}
+	return []string{AlwaysPullImages, "NamespaceLifecycle", "LimitRanger", "ServiceAccount", "NodeRestriction", "Priority",
+		defaulttolerationseconds.Name, "ResourceQuota"}
 }

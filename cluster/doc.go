@@ -21,9 +21,12 @@
 //   - authorization: system:masters may do anything, then the node
 //     authorizer, then RBAC (packages apiserver/noderestriction and
 //     apiserver/rbac); admission with LimitRanger, ServiceAccount,
-//     NodeRestriction, Priority, RBAC's escalation check and ResourceQuota
-//     (and AlwaysPullImages when MasterConfig.EnableAdmissionPlugins names
-//     it); the RBAC bootstrap policy is applied (reconciled)
+//     NodeRestriction, Priority, DefaultTolerationSeconds (300 s, or
+//     MasterConfig's DefaultNotReadyTolerationSeconds and
+//     DefaultUnreachableTolerationSeconds), RBAC's escalation check and
+//     ResourceQuota (and AlwaysPullImages when
+//     MasterConfig.EnableAdmissionPlugins names it); the RBAC bootstrap
+//     policy is applied (reconciled)
 //     before the master is ready, so that the scheduler
 //     (system:kube-scheduler), the controller manager
 //     (system:kube-controller-manager), node agents (system:node:<name> in

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/defaulttolerationseconds"
 )
 
 // AddFlags registers the master's flags on fs, named like kube-apiserver's
@@ -36,6 +38,10 @@ func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
 		"longest lifetime of a requested service account token (longer requests are shortened); 0 means no limit")
 	fs.StringSliceVar(&c.EnableAdmissionPlugins, "enable-admission-plugins", c.EnableAdmissionPlugins,
 		"admission plugins to turn on besides the default ones (comma-separated): AlwaysPullImages")
+	fs.Var(&secondsValue{&c.DefaultNotReadyTolerationSeconds}, "default-not-ready-toleration-seconds",
+		"tolerationSeconds of the toleration of node.kubernetes.io/not-ready:NoExecute given to every pod that has none (DefaultTolerationSeconds admission plugin)")
+	fs.Var(&secondsValue{&c.DefaultUnreachableTolerationSeconds}, "default-unreachable-toleration-seconds",
+		"tolerationSeconds of the toleration of node.kubernetes.io/unreachable:NoExecute given to every pod that has none (DefaultTolerationSeconds admission plugin)")
 	fs.StringSliceVar(&c.EtcdServers, "etcd-servers", c.EtcdServers,
 		"client URLs of an external etcd cluster (comma-separated); empty runs an embedded etcd with its data in <data-dir>/etcd")
 	fs.StringVar(&c.EtcdCAFile, "etcd-cafile", c.EtcdCAFile, "CA certificate file to verify the etcd servers with")
@@ -46,6 +52,31 @@ func (c *MasterConfig) AddFlags(fs *pflag.FlagSet) {
 	fs.Var((*portRangeValue)(&c.ServiceNodePortRange), "service-node-port-range",
 		"port range node ports are allocated from, LOW-HIGH (default "+apiserver.DefaultServiceNodePortRange.String()+")")
 }
+
+// secondsValue is an optional number of seconds: unset (nil) shows the
+// default, defaulttolerationseconds.DefaultSeconds.
+type secondsValue struct{ p **int64 }
+
+func (v *secondsValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return strconv.FormatInt(defaulttolerationseconds.DefaultSeconds, 10)
+	}
+	return strconv.FormatInt(**v.p, 10)
+}
+
+func (v *secondsValue) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not a number of seconds: %w", err)
+	}
+	if n < 0 {
+		return fmt.Errorf("negative seconds %d", n)
+	}
+	*v.p = &n
+	return nil
+}
+
+func (v *secondsValue) Type() string { return "int" }
 
 // prefixValue is a netip.Prefix flag.
 type prefixValue netip.Prefix

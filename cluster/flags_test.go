@@ -37,6 +37,12 @@ func TestAddFlags(t *testing.T) {
 				ServiceNodePortRange:  apiserver.PortRange{Base: 31000, Size: 1000},
 			}, c)
 		}},
+		{name: "toleration seconds", args: []string{"--default-not-ready-toleration-seconds=0", "--default-unreachable-toleration-seconds=120"},
+			want: func(t *testing.T, c cluster.MasterConfig) {
+				require.Equal(t, int64(0), *c.DefaultNotReadyTolerationSeconds)
+				require.Equal(t, int64(120), *c.DefaultUnreachableTolerationSeconds)
+			}},
+		{name: "negative toleration seconds", args: []string{"--default-unreachable-toleration-seconds=-1"}, wantErr: true},
 		{name: "bad CIDR", args: []string{"--service-cluster-ip-range=10.0.0.0"}, wantErr: true},
 		{name: "bad port range", args: []string{"--service-node-port-range=32000-31000"}, wantErr: true},
 		{name: "bad port", args: []string{"--secure-port=https"}, wantErr: true},
@@ -73,4 +79,16 @@ func TestParseTaints(t *testing.T) {
 			t.Errorf("ParseTaints(%q) accepted", bad)
 		}
 	}
+}
+
+// TestTolerationSecondsFlagDefault: the flags show Kubernetes' default of
+// 300 s while the config leaves it unset.
+func TestTolerationSecondsFlagDefault(t *testing.T) {
+	var cfg cluster.MasterConfig
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	cfg.AddFlags(fs)
+	for _, name := range []string{"default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"} {
+		require.Equal(t, "300", fs.Lookup(name).DefValue, name)
+	}
+	require.Nil(t, cfg.DefaultNotReadyTolerationSeconds)
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/defaulttolerationseconds"
 	"github.com/gantryhq/gantry/controller/controllermanager"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 	"github.com/gantryhq/gantry/pki"
@@ -127,8 +128,19 @@ type MasterConfig struct {
 	// EnableAdmissionPlugins turns on optional admission plugins
 	// (--enable-admission-plugins): AlwaysPullImages. The others
 	// (NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction,
-	// Priority, ResourceQuota) are always on; naming them is allowed.
+	// Priority, DefaultTolerationSeconds, ResourceQuota) are always on;
+	// naming them is allowed.
 	EnableAdmissionPlugins []string
+	// DefaultNotReadyTolerationSeconds and
+	// DefaultUnreachableTolerationSeconds are how long pods created
+	// without tolerations of the node.kubernetes.io/not-ready and
+	// node.kubernetes.io/unreachable NoExecute taints tolerate them (the
+	// DefaultTolerationSeconds admission plugin; kube-apiserver's
+	// --default-not-ready-toleration-seconds and
+	// --default-unreachable-toleration-seconds); nil means 300, negative
+	// is an error.
+	DefaultNotReadyTolerationSeconds    *int64
+	DefaultUnreachableTolerationSeconds *int64
 
 	// NodeNames get a client certificate each (system:node:<name>), for
 	// node agents started with the master's PKI (NodeKubeconfig), and a
@@ -191,6 +203,11 @@ func (c *MasterConfig) setDefaults() error {
 	for _, a := range c.APIAudiences {
 		if a == "" {
 			return errors.New("cluster: empty API audience")
+		}
+	}
+	for _, s := range []*int64{c.DefaultNotReadyTolerationSeconds, c.DefaultUnreachableTolerationSeconds} {
+		if s != nil && *s < 0 {
+			return fmt.Errorf("cluster: negative default toleration seconds %d", *s)
 		}
 	}
 	for _, name := range c.EnableAdmissionPlugins {
@@ -512,7 +529,9 @@ func (m *Master) Run(ctx context.Context) error {
 	if !m.cfg.DisableControllers {
 		checks = append(checks, apiserver.ComponentCheck{Name: "controller-manager", Check: m.controllerManagerHealthy})
 	}
-	authz, err := newAuthorization(st, log, true, m.cfg.EnableAdmissionPlugins...)
+	authz, err := newAuthorization(st, log, true, defaulttolerationseconds.Options{
+		NotReadySeconds: m.cfg.DefaultNotReadyTolerationSeconds, UnreachableSeconds: m.cfg.DefaultUnreachableTolerationSeconds,
+	}, m.cfg.EnableAdmissionPlugins...)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/cluster"
 	"github.com/gantryhq/gantry/pki"
@@ -205,15 +206,19 @@ func TestKubectlServiceAccounts(t *testing.T) {
 }
 
 // TestMasterTokenOptions: --service-account-issuer, --api-audiences,
-// --service-account-max-token-expiration and --enable-admission-plugins.
+// --service-account-max-token-expiration, --enable-admission-plugins and
+// --default-not-ready-toleration-seconds.
 func TestMasterTokenOptions(t *testing.T) {
 	dir := t.TempDir()
 	_, err := cluster.NewMaster(cluster.MasterConfig{DataDir: dir, EnableAdmissionPlugins: []string{"AlwaysPullImagez"}})
 	require.ErrorContains(t, err, `unknown admission plugin "AlwaysPullImagez"`)
+	_, err = cluster.NewMaster(cluster.MasterConfig{DataDir: dir, DefaultUnreachableTolerationSeconds: ptr.To[int64](-1)})
+	require.ErrorContains(t, err, "negative default toleration seconds")
 
 	m, _ := runMaster(t, cluster.MasterConfig{
 		DataDir: dir, ServiceAccountIssuer: "https://gantry.example", APIAudiences: []string{"gantry-api"},
 		ServiceAccountMaxTokenExpiration: time.Hour, EnableAdmissionPlugins: []string{cluster.AlwaysPullImages},
+		DefaultNotReadyTolerationSeconds: ptr.To[int64](60),
 	})
 	admin := adminClient(t, m)
 	ctx := context.Background()
@@ -248,6 +253,13 @@ func TestMasterTokenOptions(t *testing.T) {
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.Equal(t, corev1.PullAlways, pod.Spec.Containers[0].ImagePullPolicy)
+
+	// DefaultTolerationSeconds: the configured not-ready seconds, the
+	// default unreachable ones.
+	require.Equal(t, []corev1.Toleration{
+		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](60)},
+		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+	}, pod.Spec.Tolerations)
 }
 
 // decodeClaims returns a JWT's claims, unverified.

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/defaulttolerationseconds"
 	"github.com/gantryhq/gantry/apiserver/authn"
 	"github.com/gantryhq/gantry/apiserver/serviceaccount"
 	"github.com/gantryhq/gantry/pki"
@@ -138,7 +139,7 @@ func StartTestMasterWithOptions(tb testing.TB, opts TestMasterOptions) *TestMast
 	}
 	var authz *authorization
 	if opts.RBAC {
-		if authz, err = newAuthorization(st, log, opts.ServiceAccounts); err != nil {
+		if authz, err = newAuthorization(st, log, opts.ServiceAccounts, defaulttolerationseconds.Options{}); err != nil {
 			st.Close()
 			tb.Fatalf("cluster: test master: %v", err)
 		}

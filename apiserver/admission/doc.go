@@ -6,6 +6,10 @@
 //   - limitranger: LimitRanges default and bound the resources of pods.
 //   - resourcequota: ResourceQuotas cap what a namespace's objects use.
 //   - priority: pods get the priority of their PriorityClass.
+//   - defaulttolerationseconds: pods created without tolerations of the
+//     not-ready and unreachable NoExecute taints tolerate them for 300 s,
+//     so that the node lifecycle controller evicts them five minutes
+//     after their node goes.
 //   - alwayspullimages: every container pulls its image (multi-tenant
 //     clusters, where cached private images must not be reused without
 //     credentials).

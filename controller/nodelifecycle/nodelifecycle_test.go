@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/apiserver"
+	"github.com/gantryhq/gantry/apiserver/admission/defaulttolerationseconds"
 	"github.com/gantryhq/gantry/controller/controllertest"
 	"github.com/gantryhq/gantry/controller/nodelifecycle"
 )
@@ -39,7 +40,12 @@ type env struct {
 }
 
 func newEnv(t *testing.T, opts nodelifecycle.Options) *env {
-	s := controllertest.Start(t, apiserver.Options{})
+	return newEnvWith(t, apiserver.Options{}, opts)
+}
+
+// newEnvWith is newEnv with an API server made with apiOpts.
+func newEnvWith(t *testing.T, apiOpts apiserver.Options, opts nodelifecycle.Options) *env {
+	s := controllertest.Start(t, apiOpts)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	f := informers.NewSharedInformerFactory(s.Client, 0)
 	opts.Client, opts.Clock = s.Client, clk
@@ -393,4 +399,39 @@ func TestNodeEvents(t *testing.T) {
 	controllertest.Eventually(t, wait, "RemovingNode", func() (bool, error) {
 		return slices.Contains(e.events("Node", "", "n2"), "Normal RemovingNode Node n2 event: Removing Node n2 from Controller"), nil
 	})
+}
+
+// TestDefaultTolerationSecondsEviction: a pod created without tolerations
+// through an API server running DefaultTolerationSeconds tolerates an
+// unreachable node for 300 s, and is evicted then - not after
+// PodEvictionTimeout, set to an hour here to tell the two apart.
+func TestDefaultTolerationSecondsEviction(t *testing.T) {
+	plugin, err := defaulttolerationseconds.New(defaulttolerationseconds.Options{})
+	require.NoError(t, err)
+	e := newEnvWith(t, apiserver.Options{Admission: []any{plugin}}, nodelifecycle.Options{PodEvictionTimeout: time.Hour})
+	e.node("n1", "a", corev1.ConditionTrue)
+	e.node("n2", "a", corev1.ConditionTrue)
+	e.pod("web", "n1")
+	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, p.Spec.Tolerations, 2, "the admission plugin added the defaults")
+	for _, tol := range p.Spec.Tolerations {
+		require.Equal(t, int64(300), *tol.TolerationSeconds)
+	}
+	e.waitNodes(2)
+	controllertest.Eventually(t, wait, "pod cached", func() (bool, error) {
+		ps, err := e.f.Core().V1().Pods().Lister().List(labels.Everything())
+		return len(ps) == 1, err
+	})
+	e.monitor()
+
+	e.step(41*time.Second, "n2") // n1 unreachable
+	controllertest.Eventually(t, wait, "NoExecute taint", func() (bool, error) {
+		e.monitor()
+		return has(e.get("n1"), nodelifecycle.UnreachableNoExecute), nil
+	})
+	e.step(299*time.Second, "n2")
+	require.True(t, e.podExists("web"), "tolerationSeconds 300 not yet over")
+	e.step(time.Second, "n2")
+	controllertest.Eventually(t, wait, "evicted at 300 s", func() (bool, error) { e.monitor(); return !e.podExists("web"), nil })
 }
