@@ -9,6 +9,12 @@
 //     node.kubernetes.io/not-ready, one whose Ready is Unknown
 //     node.kubernetes.io/unreachable, with effect NoSchedule at once and
 //     NoExecute at a rate limited per zone; a Ready node loses them.
+//   - When a node's Ready condition stops being True (marked Unknown here,
+//     or False from its node agent), its pods' Ready condition is set to
+//     False once, with a NodeNotReady event ("Node is not ready") on each:
+//     the endpoints controllers then stop sending them traffic at once,
+//     long before any eviction. The node agent sets Ready again when it is
+//     back.
 //   - Pods on a node with a NoExecute taint are evicted when their
 //     toleration of it runs out (tolerationSeconds), after
 //     PodEvictionTimeout (5m) when they do not tolerate it, never when they
@@ -28,8 +34,7 @@
 //     sees it, RemovingNode when it is gone and NodeNotReady ("Node n1
 //     status is now: NodeNotReady") when it marks a Ready node Unknown; on
 //     an evicted pod, TaintManagerEviction ("Marking for deletion Pod
-//     ns/name"). Pods do not get Kubernetes' NodeNotReady event or Ready
-//     condition set to False when their node goes.
+//     ns/name").
 //
 // All timing uses the injected clock: Monitor does one pass and is what
 // tests call after stepping a fake clock; Start calls it every

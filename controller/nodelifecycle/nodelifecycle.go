@@ -116,6 +116,11 @@ type health struct {
 	probe     time.Time // local time a heartbeat last changed
 	leaseRenw time.Time
 	heartbeat time.Time
+	// ready is the node's Ready status at the last pass; markPods is set
+	// when it left True and the node's pods are still to be marked not
+	// ready.
+	ready    corev1.ConditionStatus
+	markPods bool
 }
 
 type zone struct {
@@ -251,6 +256,9 @@ func (c *Controller) Monitor(ctx context.Context) error {
 		}
 		if up != nil {
 			nodes[i] = up
+		}
+		if err := c.markPodsNotReady(ctx, nodes[i], now); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for name, h := range c.health {
@@ -393,6 +401,81 @@ func (c *Controller) checkHealth(ctx context.Context, n *corev1.Node, now time.T
 		c.statusEvent(out, "NodeNotReady")
 	}
 	return out, nil
+}
+
+// markPodsNotReady sets the Ready condition of the node's pods to False
+// once the node's own Ready condition stops being True (the controller
+// marked it Unknown, or the node agent reported False), as Kubernetes'
+// node lifecycle controller does: the endpoints controllers then move the
+// pods to the not-ready addresses at once, instead of sending traffic to
+// them until they are evicted. Each pod gets a NodeNotReady event. A pass
+// that fails is retried at the next Monitor; the node agent sets Ready
+// again when it is back and its containers are.
+func (c *Controller) markPodsNotReady(ctx context.Context, n *corev1.Node, now time.Time) error {
+	h := c.health[n.Name]
+	if h == nil {
+		return nil
+	}
+	st := corev1.ConditionUnknown
+	if rc := readyCondition(n); rc != nil {
+		st = rc.Status
+	}
+	if h.ready == corev1.ConditionTrue && st != corev1.ConditionTrue {
+		h.markPods = true
+	}
+	h.ready = st
+	if st == corev1.ConditionTrue {
+		h.markPods = false
+	}
+	if !h.markPods {
+		return nil
+	}
+	pods, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range pods {
+		if p.Spec.NodeName != n.Name || !podReady(p) {
+			continue
+		}
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := c.opts.Client.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if cur.UID != p.UID || cur.Spec.NodeName != n.Name || !podReady(cur) {
+				return nil
+			}
+			cur = cur.DeepCopy()
+			for i := range cur.Status.Conditions {
+				if cond := &cur.Status.Conditions[i]; cond.Type == corev1.PodReady {
+					cond.Status, cond.LastTransitionTime = corev1.ConditionFalse, metav1.NewTime(now)
+				}
+			}
+			if _, err := c.opts.Client.CoreV1().Pods(cur.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+			c.opts.Recorder.Event(cur, corev1.EventTypeWarning, "NodeNotReady", "Node is not ready")
+			return nil
+		})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("mark pod %q on node %q not ready: %w", p.Namespace+"/"+p.Name, n.Name, err))
+		}
+	}
+	if len(errs) == 0 {
+		h.markPods = false
+	}
+	return errors.Join(errs...)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // nodeRef is the node as the involved object of its events: a cluster

@@ -435,3 +435,73 @@ func TestDefaultTolerationSecondsEviction(t *testing.T) {
 	e.step(time.Second, "n2")
 	controllertest.Eventually(t, wait, "evicted at 300 s", func() (bool, error) { e.monitor(); return !e.podExists("web"), nil })
 }
+
+// setPodReady writes the pod's Ready condition, as a node agent does, and
+// waits until the controller's cache has it.
+func (e *env) setPodReady(name string, st corev1.ConditionStatus) {
+	e.t.Helper()
+	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, name, metav1.GetOptions{})
+	require.NoError(e.t, err)
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+	p, err = e.cs.CoreV1().Pods("default").UpdateStatus(e.ctx, p, metav1.UpdateOptions{})
+	require.NoError(e.t, err)
+	controllertest.Eventually(e.t, wait, "pod cached", func() (bool, error) {
+		got, err := e.f.Core().V1().Pods().Lister().Pods("default").Get(name)
+		return err == nil && got.ResourceVersion == p.ResourceVersion, nil
+	})
+}
+
+func (e *env) podReady(name string) corev1.ConditionStatus {
+	e.t.Helper()
+	p, err := e.cs.CoreV1().Pods("default").Get(e.ctx, name, metav1.GetOptions{})
+	require.NoError(e.t, err)
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// TestPodsMarkedNotReady: when a node stops being Ready - silent past the
+// grace period, or reporting NotReady itself - its pods' Ready condition
+// turns False at once (so endpoints drop them before any eviction), with
+// a NodeNotReady event on each, once per transition; other nodes' pods
+// are untouched.
+func TestPodsMarkedNotReady(t *testing.T) {
+	e := newEnv(t, nodelifecycle.Options{})
+	e.node("n1", "a", corev1.ConditionTrue)
+	e.node("n2", "a", corev1.ConditionTrue)
+	e.pod("on-n1", "n1")
+	e.pod("on-n2", "n2")
+	e.setPodReady("on-n1", corev1.ConditionTrue)
+	e.setPodReady("on-n2", corev1.ConditionTrue)
+	e.waitNodes(2)
+	e.monitor()
+
+	e.step(41*time.Second, "n2") // n1 is silent past the grace period
+	require.Equal(t, corev1.ConditionUnknown, ready(e.get("n1")))
+	require.Equal(t, corev1.ConditionFalse, e.podReady("on-n1"))
+	require.Equal(t, corev1.ConditionTrue, e.podReady("on-n2"))
+	controllertest.Eventually(t, wait, "pod event", func() (bool, error) {
+		return slices.Contains(e.events("Pod", "default", "on-n1"), "Warning NodeNotReady Node is not ready"), nil
+	})
+
+	// Once per transition: a Ready written again (by whoever) stays.
+	e.setPodReady("on-n1", corev1.ConditionTrue)
+	e.step(time.Second, "n2")
+	require.Equal(t, corev1.ConditionTrue, e.podReady("on-n1"))
+
+	// A node agent that reports NotReady itself.
+	n2 := e.get("n2")
+	now := metav1.NewTime(e.clk.Now())
+	n2.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, LastHeartbeatTime: now, LastTransitionTime: now}}
+	n2, err := e.cs.CoreV1().Nodes().UpdateStatus(e.ctx, n2, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	controllertest.Eventually(t, wait, "node cached", func() (bool, error) {
+		got, err := e.f.Core().V1().Nodes().Lister().Get("n2")
+		return err == nil && got.ResourceVersion == n2.ResourceVersion, nil
+	})
+	e.step(time.Second, "n2")
+	require.Equal(t, corev1.ConditionFalse, e.podReady("on-n2"))
+}
