@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/cronjob"
 	"github.com/gantryhq/gantry/controller/daemonset"
 	"github.com/gantryhq/gantry/controller/deployment"
 	"github.com/gantryhq/gantry/controller/endpoints"
@@ -124,7 +125,7 @@ type ControllerManager struct {
 func Register(m *controller.Manager, nl nodelifecycle.Options, pg podgc.Options) error {
 	for _, reg := range []func(*controller.Manager) error{
 		replicaset.Register, deployment.Register, endpoints.Register, namespace.Register,
-		serviceaccount.Register, garbagecollector.Register, job.Register, daemonset.Register, statefulset.Register,
+		serviceaccount.Register, garbagecollector.Register, job.Register, cronjob.Register, daemonset.Register, statefulset.Register,
 		resourcequota.Register,
 		func(m *controller.Manager) error { return nodelifecycle.Register(m, nl) },
 		func(m *controller.Manager) error { return podgc.Register(m, pg) },

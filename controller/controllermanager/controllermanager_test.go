@@ -134,7 +134,7 @@ func ExampleNewControllerManager() {
 	cancel()
 	fmt.Println(<-done)
 	// Output:
-	// [replicaset replicationcontroller deployment endpoint endpointslice namespace serviceaccount garbagecollector job daemonset statefulset resourcequota podgc]
+	// [replicaset replicationcontroller deployment endpoint endpointslice namespace serviceaccount garbagecollector job cronjob daemonset statefulset resourcequota podgc]
 	// <nil>
 }
 
