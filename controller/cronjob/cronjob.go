@@ -370,7 +370,7 @@ func (r *Reconciler) deleteJob(ctx context.Context, cj *batchv1.CronJob, ns, nam
 	case apierrors.IsNotFound(err):
 		return nil
 	case err != nil:
-		r.rec.Eventf(r.ref(cj), corev1.EventTypeWarning, "FailedDelete", "Deleted job: %v", err)
+		r.rec.Eventf(r.ref(cj), corev1.EventTypeWarning, "FailedDelete", "Error deleting job %s: %v", name, err)
 		return fmt.Errorf("delete job %q: %w", name, err)
 	}
 	r.rec.Eventf(r.ref(cj), corev1.EventTypeNormal, "SuccessfulDelete", "Deleted job %v", name)
