@@ -209,6 +209,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		return controller.Result{}, err
 	}
 	what := fmt.Sprintf("daemonset %q", key)
+	// Expectations before the pods are listed (see the replicaset
+	// controller): a creation that satisfies them is already in the list.
+	satisfied := r.exp.Satisfied(key)
 	nodes, err := r.nodes.List(labels.Everything())
 	if err != nil {
 		return controller.Result{}, err
@@ -304,7 +307,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		}
 	}
 	var manageErr []error
-	if r.exp.Satisfied(key) {
+	if satisfied {
 		r.exp.Expect(key, len(create), len(del))
 		for _, n := range create {
 			if err := r.createPod(ctx, ds, n, hash); err != nil {

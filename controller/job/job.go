@@ -135,6 +135,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	}
 	what := fmt.Sprintf("job %q", key)
 	now := r.clock.Now()
+	// Expectations before the pods are listed (see the replicaset
+	// controller): a creation that satisfies them is already in the list.
+	satisfied := r.exp.Satisfied(key)
 	objs, err := r.podInf.GetIndexer().ByIndex(controller.ControllerUIDIndex, string(j.UID))
 	if err != nil {
 		return controller.Result{}, err
@@ -194,7 +197,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 			st.CompletionTime = &metav1.Time{Time: now}
 		}
 		requeue = 0
-	case r.exp.Satisfied(key):
+	case satisfied:
 		want := parallelism
 		if c := j.Spec.Completions; c != nil {
 			want = min(parallelism, *c-succeeded)

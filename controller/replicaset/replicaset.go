@@ -297,6 +297,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	if err != nil || sel.Empty() {
 		return controller.Result{}, nil // invalid selectors are rejected by validation; never match all
 	}
+	// Expectations first, pods second: a pod whose creation satisfies the
+	// expectations is in the informer's cache before its handler runs, so
+	// the list below includes every pod the check counted. The other
+	// order could list 5 pods, see the 6th arrive and satisfy, and then
+	// create a 7th.
+	satisfied := r.exp.Satisfied(key)
 	// Only the pods it owns and the orphans of its namespace can be its.
 	objs, err := controller.ByControllerUID(r.podInf, string(rs.UID), rs.Namespace)
 	if err != nil {
@@ -313,7 +319,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		return controller.Result{}, fmt.Errorf("%s: claim pods: %w", what, err)
 	}
 	var manageErr error
-	if r.exp.Satisfied(key) && rs.DeletionTimestamp == nil {
+	if satisfied && rs.DeletionTimestamp == nil {
 		manageErr = r.manage(ctx, rs, key, pods)
 	}
 	requeue, err := r.updateStatus(ctx, rs, pods, manageErr)
