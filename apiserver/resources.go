@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/gantryhq/gantry/apiserver/defaults"
@@ -175,6 +176,7 @@ func DefaultResources() []Resource {
 					podTemplateCells(&ss.Spec.Template, "")[:2]...)
 			},
 		},
+		controllerRevisionResource(),
 		jobResource(),
 		cronJobResource(),
 		{
@@ -560,4 +562,42 @@ func cronJobResource() Resource {
 				podTemplateCells(&cj.Spec.JobTemplate.Spec.Template, sel)...)
 		},
 	}
+}
+
+// controllerRevisionResource is apps/v1 ControllerRevision: the immutable
+// snapshots of a DaemonSet's or StatefulSet's pod template that kubectl
+// rollout history lists and rollout undo applies back.
+func controllerRevisionResource() Resource {
+	return Resource{
+		GroupVersionKind: appsv1.SchemeGroupVersion.WithKind("ControllerRevision"),
+		Plural:           "controllerrevisions", Namespaced: true,
+		New:     func() runtime.Object { return &appsv1.ControllerRevision{} },
+		NewList: func() runtime.Object { return &appsv1.ControllerRevisionList{} },
+		Columns: []metav1.TableColumnDefinition{
+			{Name: "Controller", Type: "string", Description: "Controller of the object"},
+			{Name: "Revision", Type: "integer", Description: appsv1.ControllerRevision{}.SwaggerDoc()["revision"]},
+		},
+		Cells: func(obj runtime.Object) []any {
+			cr := obj.(*appsv1.ControllerRevision)
+			return []any{revisionController(cr), cr.Revision}
+		},
+	}
+}
+
+// revisionController names a revision's controller as kubectl does
+// ("daemonset.apps/web"), or "<none>".
+func revisionController(cr *appsv1.ControllerRevision) string {
+	ref := metav1.GetControllerOf(cr)
+	if ref == nil {
+		return "<none>"
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return "<none>"
+	}
+	kind := strings.ToLower(ref.Kind)
+	if gv.Group != "" {
+		kind += "." + gv.Group
+	}
+	return kind + "/" + ref.Name
 }

@@ -63,6 +63,7 @@ var rules = map[reflect.Type]MetaRule{
 	reflect.TypeFor[*appsv1.ReplicaSet]():            NamespacedSubdomain,
 	reflect.TypeFor[*appsv1.DaemonSet]():             NamespacedSubdomain,
 	reflect.TypeFor[*appsv1.StatefulSet]():           NamespacedSubdomain,
+	reflect.TypeFor[*appsv1.ControllerRevision]():    NamespacedSubdomain,
 	reflect.TypeFor[*batchv1.Job]():                  NamespacedSubdomain,
 	reflect.TypeFor[*batchv1.CronJob]():              NamespacedSubdomain,
 	reflect.TypeFor[*coordinationv1.Lease]():         NamespacedSubdomain,

@@ -61,6 +61,8 @@ func Validate(obj runtime.Object) field.ErrorList {
 		return DaemonSet(o)
 	case *appsv1.StatefulSet:
 		return StatefulSet(o)
+	case *appsv1.ControllerRevision:
+		return ControllerRevision(o)
 	case *batchv1.Job:
 		return Job(o)
 	case *batchv1.CronJob:
@@ -127,6 +129,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		return DaemonSetUpdate(o, old.(*appsv1.DaemonSet))
 	case *appsv1.StatefulSet:
 		return StatefulSetUpdate(o, old.(*appsv1.StatefulSet))
+	case *appsv1.ControllerRevision:
+		return ControllerRevisionUpdate(o, old.(*appsv1.ControllerRevision))
 	case *batchv1.Job:
 		return JobUpdate(o, old.(*batchv1.Job))
 	case *batchv1.CronJob:

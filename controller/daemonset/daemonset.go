@@ -44,9 +44,12 @@ type Options struct {
 	DaemonSets appsinformers.DaemonSetInformer
 	Nodes      coreinformers.NodeInformer
 	Pods       coreinformers.PodInformer
-	Clock      clock.WithTicker
-	Workers    int
-	Metrics    *controller.Metrics
+	// Revisions are the ControllerRevisions in which the controller keeps
+	// the DaemonSets' template history (kubectl rollout history/undo).
+	Revisions appsinformers.ControllerRevisionInformer
+	Clock     clock.WithTicker
+	Workers   int
+	Metrics   *controller.Metrics
 	// Recorder receives the SuccessfulCreate, FailedCreate,
 	// SuccessfulDelete and FailedDelete events of the DaemonSet; nil means
 	// none (Manager.EventRecorder sends them to the API server).
@@ -58,6 +61,7 @@ type Reconciler struct {
 	client kubernetes.Interface
 	dss    appslisters.DaemonSetLister
 	nodes  corelisters.NodeLister
+	revs   appslisters.ControllerRevisionLister
 	podInf cache.SharedIndexInformer
 	clock  clock.WithTicker
 	exp    *controller.Expectations
@@ -68,8 +72,8 @@ var _ controller.Reconciler = (*Reconciler)(nil)
 
 // New returns the DaemonSet controller.
 func New(opts Options) (*controller.Controller, error) {
-	if opts.Client == nil || opts.DaemonSets == nil || opts.Nodes == nil || opts.Pods == nil {
-		return nil, errors.New("daemonset: Options.Client, DaemonSets, Nodes and Pods are required")
+	if opts.Client == nil || opts.DaemonSets == nil || opts.Nodes == nil || opts.Pods == nil || opts.Revisions == nil {
+		return nil, errors.New("daemonset: Options.Client, DaemonSets, Nodes, Pods and Revisions are required")
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -81,7 +85,7 @@ func New(opts Options) (*controller.Controller, error) {
 		opts.Recorder = &record.FakeRecorder{} // no channel: discards
 	}
 	r := &Reconciler{client: opts.Client, dss: opts.DaemonSets.Lister(), nodes: opts.Nodes.Lister(),
-		podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock), rec: opts.Recorder}
+		revs: opts.Revisions.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, exp: controller.NewExpectations(opts.Clock), rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("daemonset: %w", err)
 	}
@@ -104,6 +108,9 @@ func New(opts Options) (*controller.Controller, error) {
 		return nil, err
 	}
 	owner := controller.ForControllerOwner(gvk.GroupKind())
+	if err := c.Watch(opts.Revisions.Informer(), owner); err != nil {
+		return nil, err
+	}
 	reg, err := r.podInf.AddEventHandler(controller.ObservingHandler(c, owner, r.exp))
 	if err != nil {
 		return nil, err
@@ -117,7 +124,7 @@ func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
 		return New(Options{Client: m.Client(), DaemonSets: f.Apps().V1().DaemonSets(), Nodes: f.Core().V1().Nodes(),
-			Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics(), Recorder: m.EventRecorder("daemonset-controller")})
+			Pods: f.Core().V1().Pods(), Revisions: f.Apps().V1().ControllerRevisions(), Clock: m.Clock(), Metrics: m.Metrics(), Recorder: m.EventRecorder("daemonset-controller")})
 	}})
 }
 
@@ -221,12 +228,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		return controller.Result{}, err
 	}
 	byNode := map[string][]*corev1.Pod{}
+	inUse := map[string]bool{}
 	for _, o := range objs {
-		if p := o.(*corev1.Pod); controller.PodActive(p) {
+		p := o.(*corev1.Pod)
+		if controller.PodActive(p) {
 			byNode[nodeOf(p)] = append(byNode[nodeOf(p)], p)
+		}
+		if p.DeletionTimestamp == nil {
+			inUse[p.Labels[HashLabel]] = true
 		}
 	}
 	hash := Hash(&ds.Spec.Template)
+	if ds.DeletionTimestamp == nil {
+		if err := r.syncRevisions(ctx, ds, hash, inUse); err != nil {
+			return controller.Result{}, fmt.Errorf("%s: %w", what, err)
+		}
+	}
 	now := r.clock.Now()
 	minReady := time.Duration(ds.Spec.MinReadySeconds) * time.Second
 	var create []string

@@ -10,6 +10,13 @@
 // leaves them. The status counts desired, current, misscheduled, updated,
 // ready and available pods.
 //
-// Not done yet: ControllerRevision history (rollback through kubectl
-// rollout undo), maxSurge, and node affinity beyond nodeSelector.
+// Each distinct template has a ControllerRevision <ds>-<hash> (the hash is
+// the pods' controller-revision-hash label) whose data is a strategic merge
+// patch replacing spec.template, which kubectl rollout undo applies back;
+// the current template's revision has the highest number (a template that
+// comes back is renumbered), and beyond spec.revisionHistoryLimit the
+// oldest revisions no pod runs are deleted.
+//
+// Not done yet: hash collisions (status.collisionCount), maxSurge, and
+// node affinity beyond nodeSelector.
 package daemonset
