@@ -39,15 +39,18 @@ const (
 
 var gvk = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
 
-// Options configure the controller. Client, StatefulSets and Pods are
-// required.
+// Options configure the controller. Client, StatefulSets, Pods and
+// Revisions are required.
 type Options struct {
 	Client       kubernetes.Interface
 	StatefulSets appsinformers.StatefulSetInformer
 	Pods         coreinformers.PodInformer
-	Clock        clock.WithTicker
-	Workers      int
-	Metrics      *controller.Metrics
+	// Revisions are the ControllerRevisions in which the controller keeps
+	// the StatefulSets' template history (kubectl rollout history/undo).
+	Revisions appsinformers.ControllerRevisionInformer
+	Clock     clock.WithTicker
+	Workers   int
+	Metrics   *controller.Metrics
 	// Recorder receives the StatefulSet's SuccessfulCreate, FailedCreate,
 	// SuccessfulDelete and FailedDelete events ("create Pod web-0 in
 	// StatefulSet web successful"); nil means none (Manager.EventRecorder
@@ -59,6 +62,7 @@ type Options struct {
 type Reconciler struct {
 	client kubernetes.Interface
 	sets   appslisters.StatefulSetLister
+	revs   appslisters.ControllerRevisionLister
 	podInf cache.SharedIndexInformer
 	clock  clock.WithTicker
 	rec    record.EventRecorder
@@ -68,8 +72,8 @@ var _ controller.Reconciler = (*Reconciler)(nil)
 
 // New returns the controller.
 func New(opts Options) (*controller.Controller, error) {
-	if opts.Client == nil || opts.StatefulSets == nil || opts.Pods == nil {
-		return nil, errors.New("statefulset: Options.Client, StatefulSets and Pods are required")
+	if opts.Client == nil || opts.StatefulSets == nil || opts.Pods == nil || opts.Revisions == nil {
+		return nil, errors.New("statefulset: Options.Client, StatefulSets, Pods and Revisions are required")
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -80,7 +84,7 @@ func New(opts Options) (*controller.Controller, error) {
 	if opts.Recorder == nil {
 		opts.Recorder = &record.FakeRecorder{} // no channel: discards
 	}
-	r := &Reconciler{client: opts.Client, sets: opts.StatefulSets.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, rec: opts.Recorder}
+	r := &Reconciler{client: opts.Client, sets: opts.StatefulSets.Lister(), revs: opts.Revisions.Lister(), podInf: opts.Pods.Informer(), clock: opts.Clock, rec: opts.Recorder}
 	if err := controller.AddControllerUIDIndex(r.podInf); err != nil {
 		return nil, fmt.Errorf("statefulset: %w", err)
 	}
@@ -94,6 +98,9 @@ func New(opts Options) (*controller.Controller, error) {
 	if err := c.Watch(r.podInf, controller.ForControllerOwner(gvk.GroupKind())); err != nil {
 		return nil, err
 	}
+	if err := c.Watch(opts.Revisions.Informer(), controller.ForControllerOwner(gvk.GroupKind())); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -101,12 +108,14 @@ func New(opts Options) (*controller.Controller, error) {
 func Register(m *controller.Manager) error {
 	return m.Register(controller.Registration{Name: Name, Setup: func(_ context.Context, m *controller.Manager) (controller.Runnable, error) {
 		f := m.InformerFactory()
-		return New(Options{Client: m.Client(), StatefulSets: f.Apps().V1().StatefulSets(), Pods: f.Core().V1().Pods(), Clock: m.Clock(), Metrics: m.Metrics(),
+		return New(Options{Client: m.Client(), StatefulSets: f.Apps().V1().StatefulSets(), Pods: f.Core().V1().Pods(),
+			Revisions: f.Apps().V1().ControllerRevisions(), Clock: m.Clock(), Metrics: m.Metrics(),
 			Recorder: m.EventRecorder("statefulset-controller")})
 	}})
 }
 
-// Hash is the controller-revision-hash of a template.
+// Hash is the hash of a template: its ControllerRevision is named
+// <set>-<hash> (RevisionName), the pods' controller-revision-hash label.
 func Hash(t *corev1.PodTemplateSpec) string {
 	h := fnv.New32a()
 	b, _ := json.Marshal(t)
@@ -148,8 +157,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	}
 	pods := map[int]*corev1.Pod{}
 	var condemned []*corev1.Pod
+	inUse := map[string]bool{}
 	for _, o := range objs {
 		p := o.(*corev1.Pod)
+		if p.DeletionTimestamp == nil {
+			inUse[p.Labels[HashLabel]] = true
+		}
 		n := ordinal(set.Name, p)
 		switch {
 		case n < 0:
@@ -161,9 +174,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 		}
 	}
 	hash := Hash(&set.Spec.Template)
+	rev := RevisionName(set, hash)
+	if set.DeletionTimestamp == nil {
+		if err := r.syncRevisions(ctx, set, hash, inUse); err != nil {
+			return controller.Result{}, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	// updated: p runs the current template (a bare hash label is what
+	// pods created before revisions were kept carry).
+	updated := func(p *corev1.Pod) bool { return p.Labels[HashLabel] == rev || p.Labels[HashLabel] == hash }
 	parallel := set.Spec.PodManagementPolicy == appsv1.ParallelPodManagement
 	now := r.clock.Now()
-	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, UpdateRevision: hash, CurrentRevision: set.Status.CurrentRevision,
+	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, UpdateRevision: rev, CurrentRevision: set.Status.CurrentRevision,
 		CollisionCount: set.Status.CollisionCount, Conditions: set.Status.Conditions}
 	count := func(p *corev1.Pod) {
 		if !controller.PodActive(p) && p.DeletionTimestamp != nil {
@@ -176,7 +198,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 				st.AvailableReplicas++
 			}
 		}
-		if p.Labels[HashLabel] == hash {
+		if updated(p) {
 			st.UpdatedReplicas++
 		}
 	}
@@ -186,18 +208,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 	for _, p := range condemned {
 		count(p)
 	}
-	if st.UpdatedReplicas == st.Replicas && st.Replicas == int32(replicas) {
-		st.CurrentRevision = hash
-	}
-	if st.CurrentRevision == "" {
-		st.CurrentRevision = hash
+	if st.UpdatedReplicas == st.Replicas && st.Replicas == int32(replicas) || st.CurrentRevision == "" || st.CurrentRevision == hash {
+		st.CurrentRevision = rev
 	}
 	st.CurrentReplicas = st.UpdatedReplicas
-	if st.CurrentRevision != hash {
+	if st.CurrentRevision != rev {
 		st.CurrentReplicas = st.Replicas - st.UpdatedReplicas
 	}
 
-	err = r.step(ctx, set, pods, condemned, start, replicas, hash, parallel)
+	err = r.step(ctx, set, pods, condemned, start, replicas, rev, updated, parallel)
 	if !apiequality.Semantic.DeepEqual(st, set.Status) {
 		s := set.DeepCopy()
 		s.Status = st
@@ -213,13 +232,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req controller.Request) (con
 
 // step creates, deletes or replaces pods: at most one at a time unless
 // the policy is Parallel.
-func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map[int]*corev1.Pod, condemned []*corev1.Pod, start, replicas int, hash string, parallel bool) error {
+func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map[int]*corev1.Pod, condemned []*corev1.Pod, start, replicas int, rev string, updated func(*corev1.Pod) bool, parallel bool) error {
 	var errs []error
 	// Create missing ordinals in order; wait for each to be Ready.
 	for n := start; n < start+replicas; n++ {
 		p, ok := pods[n]
 		if !ok {
-			if err := r.createPod(ctx, set, n, hash); err != nil && !apierrors.IsAlreadyExists(err) {
+			if err := r.createPod(ctx, set, n, rev); err != nil && !apierrors.IsAlreadyExists(err) {
 				errs = append(errs, err)
 			}
 			if !parallel {
@@ -279,7 +298,7 @@ func (r *Reconciler) step(ctx context.Context, set *appsv1.StatefulSet, pods map
 		if p == nil || !controller.PodReady(p) {
 			return nil
 		}
-		if p.Labels[HashLabel] != hash {
+		if !updated(p) {
 			return r.delete(ctx, set, p)
 		}
 	}
@@ -310,10 +329,10 @@ func (r *Reconciler) podEvent(set *appsv1.StatefulSet, verb, pod string, err err
 	r.rec.Eventf(set, corev1.EventTypeWarning, "Failed"+title, "%s Pod %s in StatefulSet %s failed error: %v", verb, pod, set.Name, err)
 }
 
-func (r *Reconciler) createPod(ctx context.Context, set *appsv1.StatefulSet, n int, hash string) error {
+func (r *Reconciler) createPod(ctx context.Context, set *appsv1.StatefulSet, n int, rev string) error {
 	t := set.Spec.Template.DeepCopy()
 	name := fmt.Sprintf("%s-%d", set.Name, n)
-	lbls := map[string]string{HashLabel: hash, PodNameLabel: name, OrdinalLabel: strconv.Itoa(n)}
+	lbls := map[string]string{HashLabel: rev, PodNameLabel: name, OrdinalLabel: strconv.Itoa(n)}
 	for k, v := range t.Labels {
 		lbls[k] = v
 	}
