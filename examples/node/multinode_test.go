@@ -71,7 +71,9 @@ func TestMultiNode(t *testing.T) {
 		"--data-dir", filepath.Join(dir, "master"), "--bind-address", lan.gateway.String(),
 		"--advertise-address", lan.gateway.String(), "--etcd-servers", etcdURL,
 		"--node-names", strings.Join(names, ","),
-		"--node-monitor-grace-period", "8s", "--pod-eviction-timeout", "5s")
+		"--node-monitor-grace-period", "8s", "--pod-eviction-timeout", "5s",
+		// Pods tolerate a lost node for 300 s by default (DefaultTolerationSeconds).
+		"--default-not-ready-toleration-seconds", "5", "--default-unreachable-toleration-seconds", "5")
 	t.Cleanup(func() {
 		master.Signal(syscall.SIGINT)
 		master.Wait(time.Minute)
