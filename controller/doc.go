@@ -6,7 +6,7 @@
 // endpoint and endpointslice (package endpoints), namespace,
 // serviceaccount, garbagecollector, job, cronjob (Jobs at the times of a
 // CronJob's schedule), daemonset and statefulset (both keeping their
-// templates' history in ControllerRevisions), resourcequota,
+// templates' history in ControllerRevisions, package history), resourcequota,
 // nodelifecycle and podgc, plus serviceaccount-token and
 // root-ca-cert-publisher when the controller manager has a signing key and a
 // root CA.
