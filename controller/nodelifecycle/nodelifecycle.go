@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/gantryhq/gantry/controller"
@@ -630,7 +631,7 @@ func (c *Controller) evictionTime(pod *corev1.Pod, taints []corev1.Taint) (time.
 		var when time.Time
 		tolerated, limited := false, false
 		for _, tol := range pod.Spec.Tolerations {
-			if tolerates(tol, t) {
+			if tol.ToleratesTaint(klog.Background(), &t, false) {
 				tolerated = true
 				if tol.TolerationSeconds != nil {
 					limited = true
@@ -762,22 +763,4 @@ func Register(m *controller.Manager, opts Options) error {
 		}
 		return New(o)
 	}})
-}
-
-// tolerates reports whether tol tolerates t (corev1.Toleration.ToleratesTaint
-// without the comparison operators).
-func tolerates(tol corev1.Toleration, t corev1.Taint) bool {
-	if tol.Effect != "" && tol.Effect != t.Effect {
-		return false
-	}
-	if tol.Key != "" && tol.Key != t.Key {
-		return false
-	}
-	switch tol.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case corev1.TolerationOpEqual, "":
-		return tol.Value == t.Value
-	}
-	return false
 }

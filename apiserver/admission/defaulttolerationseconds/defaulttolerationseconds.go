@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/apiserver"
@@ -77,7 +78,7 @@ func (p *Plugin) Admit(_ context.Context, req *apiserver.AdmissionRequest) error
 		taint := corev1.Taint{Key: d.Key, Effect: d.Effect}
 		tolerated := false
 		for _, t := range pod.Spec.Tolerations {
-			if tolerates(t, taint) {
+			if t.ToleratesTaint(klog.Background(), &taint, false) {
 				tolerated = true
 				break
 			}
@@ -89,21 +90,4 @@ func (p *Plugin) Admit(_ context.Context, req *apiserver.AdmissionRequest) error
 	}
 	pod.Spec.Tolerations = append(pod.Spec.Tolerations, add...)
 	return nil
-}
-
-// tolerates reports whether tol tolerates the valueless taint t.
-func tolerates(tol corev1.Toleration, t corev1.Taint) bool {
-	if tol.Effect != "" && tol.Effect != t.Effect {
-		return false
-	}
-	if tol.Key != "" && tol.Key != t.Key {
-		return false
-	}
-	switch tol.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case corev1.TolerationOpEqual, "":
-		return tol.Value == t.Value
-	}
-	return false
 }
