@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -140,8 +141,13 @@ func TestNodeProxy(t *testing.T) {
 		require.NoError(t, err)
 		reader, err := kubernetes.NewForConfig(s.ConfigFor("reader"))
 		require.NoError(t, err)
-		b, err := reader.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/n1/proxy/pods").DoRaw(ctx)
-		require.NoError(t, err)
+		// The authorizer sees the new role and binding through its watch
+		// caches, one per kind: the binding may come before the role.
+		var b []byte
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			b, err = reader.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/n1/proxy/pods").DoRaw(ctx)
+			assert.NoError(c, err)
+		}, 20*time.Second, 10*time.Millisecond)
 		assert.Contains(t, string(b), `"Path":"/pods"`)
 		err = reader.CoreV1().RESTClient().Post().AbsPath("/api/v1/nodes/n1/proxy/pods").Do(ctx).Error()
 		require.True(t, apierrors.IsForbidden(err), "%v", err)
