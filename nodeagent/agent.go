@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -251,7 +252,7 @@ type Agent struct {
 	// nodeUID is the Node's UID, the mirror pods' owner.
 	nodeUID atomic.Value // types.UID
 	// images records when images were last used; imageFSUsage measures
-	// the image filesystem (statImageFS; tests replace it).
+	// the image filesystem (statFS; tests replace it).
 	images       imageRecords
 	imageFSUsage func(path string) (capacity, available uint64, err error)
 	// metrics are served at /metrics (metrics.go); rt is instrumented.
@@ -270,14 +271,14 @@ func New(opts Options) (*Agent, error) {
 		rt: opts.Runtime, cs: opts.Client,
 		backoff: newBackoff(opts.BackOff, opts.MaxBackOff),
 		port:    opts.Port,
-		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity), opts.SyncInterval),
+		volumes: newVolumeManager(opts.RootDir, opts.Client, opts.Clock, opts.Logger.With("node", opts.NodeName), defaultCapacity(opts.Capacity, opts.RootDir), opts.SyncInterval),
 	}
 	a.metrics = newMetrics(opts.Runtime, opts.Clock)
 	a.rt = a.metrics.instrument(opts.Runtime)
 	if opts.PodManifestPath != "" {
 		a.static = newStaticPods(opts.PodManifestPath, opts.NodeName)
 	}
-	a.imageFSUsage = statImageFS
+	a.imageFSUsage = statFS
 	return a, nil
 }
 
@@ -403,15 +404,36 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	return true
 }
 
-// defaultCapacity measures the machine.
-func defaultCapacity(override corev1.ResourceList) corev1.ResourceList {
+// defaultCapacity measures the machine: cpu, memory, 110 pods, and
+// ephemeral-storage, the size of the filesystem that holds rootDir (the
+// kubelet's nodefs), when it can be read. override replaces any of them.
+func defaultCapacity(override corev1.ResourceList, rootDir string) corev1.ResourceList {
 	c := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(numCPU()), resource.DecimalSI),
 		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
 	}
+	if size, err := fsCapacity(rootDir); err == nil && size > 0 {
+		c[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(size), resource.BinarySI)
+	}
 	for k, v := range override {
 		c[k] = v
 	}
 	return c
+}
+
+// fsCapacity is the size of the filesystem that holds path, or would hold
+// it: the nearest existing directory above a path not made yet counts.
+func fsCapacity(path string) (uint64, error) {
+	for {
+		size, _, err := statFS(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return size, err
+		}
+		parent := filepath.Dir(path)
+		if parent == path {
+			return 0, err
+		}
+		path = parent
+	}
 }

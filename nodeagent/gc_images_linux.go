@@ -2,9 +2,9 @@ package nodeagent
 
 import "golang.org/x/sys/unix"
 
-// statImageFS returns the size of the filesystem holding path and the
-// bytes available on it.
-func statImageFS(path string) (capacity, available uint64, err error) {
+// statFS returns the size of the filesystem holding path and the bytes
+// available on it.
+func statFS(path string) (capacity, available uint64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		return 0, 0, err

@@ -194,7 +194,7 @@ func (a *Agent) postStatus(ctx context.Context) error {
 		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", Message: "node agent has sufficient PID available"},
 		ready,
 	}
-	capacity := defaultCapacity(a.opts.Capacity)
+	capacity := defaultCapacity(a.opts.Capacity, a.opts.RootDir)
 	addresses := []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.opts.NodeName}}
 	if a.opts.NodeIP.IsValid() {
 		addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.opts.NodeIP.String()}}, addresses...)

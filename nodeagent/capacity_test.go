@@ -1,0 +1,47 @@
+package nodeagent_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gantryhq/gantry/nodeagent"
+	"github.com/gantryhq/gantry/runtime/fake"
+)
+
+// TestNodeCapacity: the node reports cpu, memory, pods and, as the
+// kubelet does, ephemeral-storage - the size of the filesystem of its root
+// directory (made later: the nearest existing parent counts) - so that pods
+// requesting ephemeral storage can be scheduled; Options.Capacity wins.
+func TestNodeCapacity(t *testing.T) {
+	parent := t.TempDir()
+	var st unix.Statfs_t
+	require.NoError(t, unix.Statfs(parent, &st))
+	want := resource.NewQuantity(int64(st.Blocks*uint64(st.Bsize)), resource.BinarySI)
+
+	n := startFakeNode(t, fake.Options{}, func(o *nodeagent.Options) {
+		o.RootDir = filepath.Join(parent, "not", "made", "yet")
+		o.Capacity = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("20")}
+	})
+	var node *corev1.Node
+	n.eventually("node registered with its capacity", func() bool {
+		var err error
+		node, err = n.admin.CoreV1().Nodes().Get(n.ctx, "n1", metav1.GetOptions{})
+		return err == nil && len(node.Status.Capacity) > 0
+	})
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		q := node.Status.Capacity[name]
+		require.Positive(t, q.Value(), name)
+	}
+	got := node.Status.Capacity[corev1.ResourceEphemeralStorage]
+	require.Zero(t, want.Cmp(got), "ephemeral-storage %s, want %s", got.String(), want.String())
+	alloc := node.Status.Allocatable[corev1.ResourceEphemeralStorage]
+	require.Zero(t, want.Cmp(alloc))
+	pods := node.Status.Capacity[corev1.ResourcePods]
+	require.EqualValues(t, 20, pods.Value(), "Options.Capacity overrides")
+}
