@@ -45,3 +45,28 @@ func TestNodeCapacity(t *testing.T) {
 	pods := node.Status.Capacity[corev1.ResourcePods]
 	require.EqualValues(t, 20, pods.Value(), "Options.Capacity overrides")
 }
+
+// TestPodReadyToStartContainers: a running pod reports the kubelet's
+// PodReadyToStartContainers condition (its sandbox is up) next to
+// Initialized, ContainersReady and Ready.
+func TestPodReadyToStartContainers(t *testing.T) {
+	n := startFakeNode(t, fake.Options{Images: []string{"app:1"}}, nil)
+	_, err := n.admin.CoreV1().Pods("default").Create(n.ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever,
+		}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	n.eventually("the pod runs", func() bool { return n.pod("web").Status.Phase == corev1.PodRunning })
+	got := map[corev1.PodConditionType]corev1.ConditionStatus{}
+	for _, c := range n.pod("web").Status.Conditions {
+		got[c.Type] = c.Status
+	}
+	require.Equal(t, map[corev1.PodConditionType]corev1.ConditionStatus{
+		corev1.PodReadyToStartContainers: corev1.ConditionTrue,
+		corev1.PodInitialized:            corev1.ConditionTrue,
+		corev1.ContainersReady:           corev1.ConditionTrue,
+		corev1.PodReady:                  corev1.ConditionTrue,
+	}, got)
+}

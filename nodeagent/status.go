@@ -132,6 +132,10 @@ func (a *Agent) podStatus(pod *corev1.Pod, state *podState, waiting map[string]*
 	for _, cs := range s.ContainerStatuses {
 		allReady = allReady && cs.Ready
 	}
+	// PodReadyToStartContainers: the sandbox (network namespace and
+	// address) is up, as the kubelet reports it since Kubernetes 1.29.
+	sandboxReady := state.sandbox != nil && state.sandbox.State == runtime.SandboxReady
+	s.Conditions = setPodCondition(s.Conditions, corev1.PodReadyToStartContainers, sandboxReady, now)
 	s.Conditions = setPodCondition(s.Conditions, corev1.PodInitialized, initialized, now)
 	s.Conditions = setPodCondition(s.Conditions, corev1.ContainersReady, allReady, now)
 	s.Conditions = setPodCondition(s.Conditions, corev1.PodReady, allReady, now)
