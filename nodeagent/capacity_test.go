@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gantryhq/gantry/nodeagent"
+	"github.com/gantryhq/gantry/runtime"
 	"github.com/gantryhq/gantry/runtime/fake"
 )
 
@@ -46,10 +47,11 @@ func TestNodeCapacity(t *testing.T) {
 	require.EqualValues(t, 20, pods.Value(), "Options.Capacity overrides")
 }
 
-// TestPodReadyToStartContainers: a running pod reports the kubelet's
+// TestPodConditions: a running pod reports the kubelet's
 // PodReadyToStartContainers condition (its sandbox is up) next to
-// Initialized, ContainersReady and Ready.
-func TestPodReadyToStartContainers(t *testing.T) {
+// Initialized, ContainersReady and Ready; a finished one says why it is
+// not ready as kubectl describe shows it (PodCompleted).
+func TestPodConditions(t *testing.T) {
 	n := startFakeNode(t, fake.Options{Images: []string{"app:1"}}, nil)
 	_, err := n.admin.CoreV1().Pods("default").Create(n.ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -69,4 +71,40 @@ func TestPodReadyToStartContainers(t *testing.T) {
 		corev1.ContainersReady:           corev1.ConditionTrue,
 		corev1.PodReady:                  corev1.ConditionTrue,
 	}, got)
+
+	_, err = n.admin.CoreV1().Pods("default").Create(n.ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "once"},
+		Spec: corev1.PodSpec{NodeName: "n1", RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+			Name: "app", Image: "app:1", ImagePullPolicy: corev1.PullNever,
+		}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	n.eventually("the pod runs", func() bool { return n.pod("once").Status.Phase == corev1.PodRunning })
+	for _, c := range n.containers("once", runtime.ContainerRunning) {
+		require.NoError(t, n.rt.StopContainer(n.ctx, c.ID, 0))
+	}
+	n.eventually("the pod completes", func() bool { return n.pod("once").Status.Phase != corev1.PodRunning })
+	for _, c := range n.pod("once").Status.Conditions {
+		if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+			require.Equal(t, corev1.ConditionFalse, c.Status, c.Type)
+			require.Equal(t, "PodCompleted", c.Reason, c.Type)
+		}
+	}
+
+	_, err = n.admin.CoreV1().Pods("default").Create(n.ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "missing"},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{
+			Name: "app", Image: "nope:1", ImagePullPolicy: corev1.PullNever,
+		}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	n.eventually("the pod says why it is not ready", func() bool {
+		for _, c := range n.pod("missing").Status.Conditions {
+			if c.Type == corev1.PodReady {
+				return c.Status == corev1.ConditionFalse && c.Reason == "ContainersNotReady" &&
+					c.Message == "containers with unready status: [app]"
+			}
+		}
+		return false
+	})
 }

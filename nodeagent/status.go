@@ -2,7 +2,9 @@ package nodeagent
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,38 +130,61 @@ func (a *Agent) podStatus(pod *corev1.Pod, state *podState, waiting map[string]*
 		s.Phase = corev1.PodPending
 	}
 
-	allReady := running == total
+	var unready, uninitialized []string
 	for _, cs := range s.ContainerStatuses {
-		allReady = allReady && cs.Ready
+		if cs.State.Running == nil || !cs.Ready {
+			unready = append(unready, cs.Name)
+		}
+	}
+	for _, cs := range s.InitContainerStatuses {
+		if t := cs.State.Terminated; t == nil || t.ExitCode != 0 {
+			uninitialized = append(uninitialized, cs.Name)
+		}
+	}
+	// Reasons and messages as kubectl describe shows the kubelet's.
+	notReady := condition{reason: "ContainersNotReady", message: fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))}
+	notInit := condition{reason: "ContainersNotInitialized", message: fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(uninitialized, " "))}
+	if s.Phase == corev1.PodSucceeded || s.Phase == corev1.PodFailed {
+		notReady = condition{reason: "PodCompleted"}
+		notInit = notReady
 	}
 	// PodReadyToStartContainers: the sandbox (network namespace and
 	// address) is up, as the kubelet reports it since Kubernetes 1.29.
 	sandboxReady := state.sandbox != nil && state.sandbox.State == runtime.SandboxReady
-	s.Conditions = setPodCondition(s.Conditions, corev1.PodReadyToStartContainers, sandboxReady, now)
-	s.Conditions = setPodCondition(s.Conditions, corev1.PodInitialized, initialized, now)
-	s.Conditions = setPodCondition(s.Conditions, corev1.ContainersReady, allReady, now)
-	s.Conditions = setPodCondition(s.Conditions, corev1.PodReady, allReady, now)
+	s.Conditions = setPodCondition(s.Conditions, corev1.PodReadyToStartContainers, condition{ok: sandboxReady}, now)
+	s.Conditions = setPodCondition(s.Conditions, corev1.PodInitialized, condition{ok: initialized, reason: notInit.reason, message: notInit.message}, now)
+	notReady.ok = len(unready) == 0
+	s.Conditions = setPodCondition(s.Conditions, corev1.ContainersReady, notReady, now)
+	s.Conditions = setPodCondition(s.Conditions, corev1.PodReady, notReady, now)
 	return s
 }
 
-func setPodCondition(conds []corev1.PodCondition, typ corev1.PodConditionType, ok bool, now metav1.Time) []corev1.PodCondition {
-	status := corev1.ConditionFalse
-	if ok {
-		status = corev1.ConditionTrue
+// condition is a pod condition's state: ok, or the reason and message
+// why not.
+type condition struct {
+	ok              bool
+	reason, message string
+}
+
+func setPodCondition(conds []corev1.PodCondition, typ corev1.PodConditionType, c condition, now metav1.Time) []corev1.PodCondition {
+	status, reason, message := corev1.ConditionFalse, c.reason, c.message
+	if c.ok {
+		status, reason, message = corev1.ConditionTrue, "", ""
 	}
 	out := make([]corev1.PodCondition, 0, len(conds)+1)
 	found := false
-	for _, c := range conds {
-		if c.Type == typ {
+	for _, old := range conds {
+		if old.Type == typ {
 			found = true
-			if c.Status != status {
-				c.Status, c.LastTransitionTime = status, now
+			if old.Status != status {
+				old.Status, old.LastTransitionTime = status, now
 			}
+			old.Reason, old.Message = reason, message
 		}
-		out = append(out, c)
+		out = append(out, old)
 	}
 	if !found {
-		out = append(out, corev1.PodCondition{Type: typ, Status: status, LastTransitionTime: now})
+		out = append(out, corev1.PodCondition{Type: typ, Status: status, Reason: reason, Message: message, LastTransitionTime: now})
 	}
 	return out
 }
