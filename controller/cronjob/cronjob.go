@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/controller"
+	jobctl "github.com/gantryhq/gantry/controller/job"
 )
 
 // Name is the controller's name in --controllers.
@@ -117,16 +118,6 @@ func JobName(cronJob string, t time.Time) string {
 	return fmt.Sprintf("%s-%d", cronJob, t.Unix()/60)
 }
 
-// finishedAs returns Complete or Failed for a finished job, "" otherwise.
-func finishedAs(j *batchv1.Job) batchv1.JobConditionType {
-	for _, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return c.Type
-		}
-	}
-	return ""
-}
-
 func (r *Reconciler) ref(cj *batchv1.CronJob) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: gvk.Kind, APIVersion: gvk.GroupVersion().String(),
 		Namespace: cj.Namespace, Name: cj.Name, UID: cj.UID, ResourceVersion: cj.ResourceVersion}
@@ -209,7 +200,7 @@ func (r *Reconciler) syncActive(ctx context.Context, cj *batchv1.CronJob, jobs [
 			}
 			j = got
 		}
-		if cond := finishedAs(j); cond != "" {
+		if cond := jobctl.FinishedAs(j); cond != "" {
 			r.rec.Eventf(r.ref(cj), corev1.EventTypeNormal, "SawCompletedJob", "Saw completed job: %s, status: %v", j.Name, cond)
 			if cond == batchv1.JobComplete {
 				noteSuccess(cj, j)
@@ -219,7 +210,7 @@ func (r *Reconciler) syncActive(ctx context.Context, cj *batchv1.CronJob, jobs [
 		active = append(active, ref)
 	}
 	for _, j := range jobs {
-		if finishedAs(j) == batchv1.JobComplete {
+		if jobctl.FinishedAs(j) == batchv1.JobComplete {
 			noteSuccess(cj, j)
 		}
 	}
@@ -331,7 +322,7 @@ func (r *Reconciler) run(ctx context.Context, cj *batchv1.CronJob) (cron.Schedul
 	default:
 		r.rec.Eventf(r.ref(cj), corev1.EventTypeNormal, "SuccessfulCreate", "Created job %v", created.Name)
 	}
-	if finishedAs(created) == "" {
+	if jobctl.FinishedAs(created) == "" {
 		cj.Status.Active = append(cj.Status.Active, jobRef(created))
 	}
 	cj.Status.LastScheduleTime = &metav1.Time{Time: scheduled}
@@ -389,7 +380,7 @@ func (r *Reconciler) cleanup(ctx context.Context, cj *batchv1.CronJob, jobs []*b
 		if j.DeletionTimestamp != nil {
 			continue
 		}
-		switch finishedAs(j) {
+		switch jobctl.FinishedAs(j) {
 		case batchv1.JobComplete:
 			succeeded = append(succeeded, j)
 		case batchv1.JobFailed:

@@ -100,13 +100,17 @@ func Register(m *controller.Manager) error {
 	}})
 }
 
-func finished(j *batchv1.Job) bool {
+func finished(j *batchv1.Job) bool { return FinishedAs(j) != "" }
+
+// FinishedAs returns JobComplete or JobFailed for a finished Job, "" for
+// one that is still running.
+func FinishedAs(j *batchv1.Job) batchv1.JobConditionType {
 	for _, c := range j.Status.Conditions {
 		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
+			return c.Type
 		}
 	}
-	return false
+	return ""
 }
 
 func setCond(st *batchv1.JobStatus, t batchv1.JobConditionType, reason, msg string, now time.Time) {
