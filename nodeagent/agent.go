@@ -257,8 +257,8 @@ type Agent struct {
 	imageFSUsage func(path string) (capacity, available uint64, err error)
 	// metrics are served at /metrics (metrics.go); rt is instrumented.
 	metrics *agentMetrics
-	// nodeEvents holds the Node's events until the recorder runs (node.go).
-	nodeEvents nodeEvents
+	// events records the agent's events on pods and on the Node.
+	events recorder
 }
 
 // New validates opts and returns an Agent.
@@ -349,8 +349,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil // stopped while starting
 	}
 	// Events are recorded from the first sync of an API pod on.
-	defer a.volumes.startEvents(a.opts.NodeName)()
-	a.flushNodeEvents()
+	defer a.volumes.release()
+	defer a.events.start(a.cs, a.opts.NodeName)()
 	a.podsSynced.Store(true)
 	// Events that came before were skipped (see syncPod): queue every pod.
 	if pods, err := a.pods.List(everything); err == nil {

@@ -71,7 +71,7 @@ func (a *Agent) postStart(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 	}
 	msg := fmt.Sprintf("PostStartHook failed for container %s: %v", c.Name, err)
 	a.log.WarnContext(ctx, "postStart hook failed", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "err", err)
-	a.volumes.warn(pod, "FailedPostStartHook", msg)
+	a.warn(pod, "FailedPostStartHook", msg)
 	if stopErr := a.rt.StopContainer(ctx, rc.ID, grace); stopErr != nil && !errors.Is(stopErr, runtime.ErrNotFound) {
 		return fmt.Errorf("%s; stopping the container: %w", msg, stopErr)
 	}
@@ -89,7 +89,7 @@ func (a *Agent) stopContainer(ctx context.Context, pod *corev1.Pod, spec *corev1
 		if err := a.runHook(ctx, spec.Lifecycle.PreStop, spec, rc, podIP, grace); err != nil && ctx.Err() == nil {
 			msg := fmt.Sprintf("PreStopHook failed for container %s: %v", spec.Name, err)
 			a.log.WarnContext(ctx, "preStop hook failed", "pod", pod.Namespace+"/"+pod.Name, "container", spec.Name, "err", err)
-			a.volumes.warn(pod, "FailedPreStopHook", msg)
+			a.warn(pod, "FailedPreStopHook", msg)
 		}
 		grace = max(grace-a.clock.Since(start), minStopGrace)
 	}

@@ -9,7 +9,6 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -21,8 +20,6 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// register creates the Node, or takes over an existing one of the same
-// name (a restarted agent), and posts its first status.
 // register makes sure the agent's Node exists - it creates it, or with
 // Options.DisableRegistration waits for an administrator to - then takes
 // the lease and posts status. Failures are retried with back-off (1 s
@@ -277,20 +274,6 @@ func conditionEvent(status *corev1.NodeStatus, c corev1.NodeCondition) string {
 	return ""
 }
 
-// maxPendingNodeEvents bounds the Node's events kept while the recorder
-// does not run (an agent waiting long for its API server).
-const maxPendingNodeEvents = 32
-
-// nodeEvents keeps the Node's events recorded before the agent's event
-// recorder runs: the agent starts, and registration posts the first status,
-// before the pods have synced (see Run). Safe for concurrent use.
-type nodeEvents struct {
-	mu      sync.Mutex
-	pending []pendingEvent
-}
-
-type pendingEvent struct{ eventType, reason, msg string }
-
 // nodeRef is the Node as the kubelet names it in its events: by name, with
 // the name as UID (kubectl describe node looks for both UIDs); a cluster
 // object's events go to the default namespace.
@@ -298,33 +281,9 @@ func (a *Agent) nodeRef() *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Node", Name: a.opts.NodeName, UID: types.UID(a.opts.NodeName)}
 }
 
-// nodeEvent records an event on the Node, or keeps it until
-// flushNodeEvents when the recorder does not run yet. It does not block.
+// nodeEvent records an event on the Node (kept until the recorder runs).
 func (a *Agent) nodeEvent(eventType, reason, msg string) {
-	a.nodeEvents.mu.Lock()
-	defer a.nodeEvents.mu.Unlock()
-	if rec := a.volumes.recorder(); rec != nil && len(a.nodeEvents.pending) == 0 {
-		rec.Event(a.nodeRef(), eventType, reason, msg)
-		return
-	}
-	if len(a.nodeEvents.pending) < maxPendingNodeEvents {
-		a.nodeEvents.pending = append(a.nodeEvents.pending, pendingEvent{eventType, reason, msg})
-	}
-}
-
-// flushNodeEvents records the events kept while the recorder did not run,
-// in order; called once it runs.
-func (a *Agent) flushNodeEvents() {
-	a.nodeEvents.mu.Lock()
-	defer a.nodeEvents.mu.Unlock()
-	rec := a.volumes.recorder()
-	if rec == nil {
-		return
-	}
-	for _, e := range a.nodeEvents.pending {
-		rec.Event(a.nodeRef(), e.eventType, e.reason, e.msg)
-	}
-	a.nodeEvents.pending = nil
+	a.events.nodeEvent(a.nodeRef(), eventType, reason, msg)
 }
 
 // setNodeCondition sets c, moving its transition time only when its status

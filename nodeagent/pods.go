@@ -135,7 +135,7 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod) (time.Duration, err
 	vols, err := a.volumes.setUp(ctx, pod)
 	if err != nil {
 		a.log.WarnContext(ctx, "setting up the pod's volumes", "pod", key, "err", err)
-		a.volumes.warn(pod, "FailedMount", err.Error())
+		a.warn(pod, "FailedMount", err.Error())
 		if len(vols) < len(pod.Spec.Volumes) {
 			// Some volume was never ready: the pod waits for it.
 			for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
@@ -307,7 +307,12 @@ func (a *Agent) runSandbox(ctx context.Context, pod *corev1.Pod) (*runtime.Sandb
 // event records an event on pod, as the kubelet does (source "kubelet"
 // on this node). It does not block.
 func (a *Agent) event(pod *corev1.Pod, eventType, reason, msg string) {
-	a.volumes.event(pod, eventType, reason, msg)
+	a.events.event(pod, eventType, reason, msg)
+}
+
+// warn records a warning event on pod.
+func (a *Agent) warn(pod *corev1.Pod, reason, msg string) {
+	a.event(pod, corev1.EventTypeWarning, reason, msg)
 }
 
 // startContainer pulls the image, creates and starts one container with

@@ -40,13 +40,13 @@ func (a *Agent) pullImage(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 		a.pulls.succeeded(key)
 		return "", nil
 	case errors.Is(err, runtime.ErrImageNeverPull):
-		a.volumes.warn(pod, "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image))
+		a.warn(pod, "ErrImageNeverPull", fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image))
 		return "ErrImageNeverPull", fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
 	case ctx.Err() != nil:
 		return "ErrImagePull", err
 	}
 	a.pulls.failed(key, a.clock.Now(), a.backoff, err.Error())
-	a.volumes.warn(pod, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+	a.warn(pod, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
 	return "ErrImagePull", err
 }
 
@@ -82,7 +82,7 @@ func (a *Agent) pullAuth(ctx context.Context, pod *corev1.Pod, image string) []r
 			err = errors.New("not found")
 		}
 		msg := fmt.Sprintf("Unable to retrieve some image pull secrets (%s/%s): %v; attempting to pull the image may not succeed.", pod.Namespace, ref.Name, err)
-		a.volumes.warn(pod, "FailedToRetrieveImagePullSecret", msg)
+		a.warn(pod, "FailedToRetrieveImagePullSecret", msg)
 	}
 	return matchAuth(keyring, image)
 }

@@ -18,9 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
@@ -67,9 +64,6 @@ type volumeManager struct {
 
 	mu   sync.Mutex
 	pods map[types.UID]*podDir
-	// events records the agent's events on pods (container lifecycle,
-	// probes, volumes: see Agent.event); nil until startEvents.
-	events record.EventRecorder
 }
 
 // podDir is one pod's directory as this agent holds it.
@@ -94,56 +88,22 @@ func newVolumeManager(root string, cs kubernetes.Interface, clk clock.PassiveClo
 	}
 }
 
-// startEvents starts recording events to the API server; the returned func
-// stops it and releases the pod directories' locks (the directories stay:
-// a restarted agent adopts them).
-func (m *volumeManager) startEvents(host string) (stop func()) {
-	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cs.CoreV1().Events("")})
+// release releases the pod directories' locks when the agent stops (the
+// directories stay: a restarted agent adopts them).
+func (m *volumeManager) release() {
+	// Lock order: a podDir's mu before m.mu, never the other way.
 	m.mu.Lock()
-	m.events = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: host})
+	held := m.pods
+	m.pods = map[types.UID]*podDir{}
 	m.mu.Unlock()
-	return func() {
-		b.Shutdown()
-		// Lock order: a podDir's mu before m.mu, never the other way.
-		m.mu.Lock()
-		m.events = nil
-		held := m.pods
-		m.pods = map[types.UID]*podDir{}
-		m.mu.Unlock()
-		for _, d := range held {
-			d.mu.Lock()
-			if d.lock != nil {
-				d.lock.Close()
-				d.lock = nil
-			}
-			d.mu.Unlock()
+	for _, d := range held {
+		d.mu.Lock()
+		if d.lock != nil {
+			d.lock.Close()
+			d.lock = nil
 		}
+		d.mu.Unlock()
 	}
-}
-
-// warn records a warning event on the pod.
-func (m *volumeManager) warn(pod *corev1.Pod, reason, msg string) {
-	m.event(pod, corev1.EventTypeWarning, reason, msg)
-}
-
-// event records an event of type eventType on the pod (dropped before
-// startEvents and after it stops). It does not block.
-func (m *volumeManager) event(pod *corev1.Pod, eventType, reason, msg string) {
-	m.mu.Lock()
-	rec := m.events
-	m.mu.Unlock()
-	if rec != nil {
-		rec.Event(pod, eventType, reason, msg)
-	}
-}
-
-// recorder returns the agent's event recorder; nil before startEvents and
-// after it stops.
-func (m *volumeManager) recorder() record.EventRecorder {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.events
 }
 
 func (m *volumeManager) podPath(uid types.UID) string {

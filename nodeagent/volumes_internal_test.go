@@ -472,7 +472,7 @@ func TestTearDownLeavesOtherAgentsPods(t *testing.T) {
 	require.True(t, exists("others"), "another agent's pod stays")
 
 	// Once the other agent lets go, it is an orphan like any other.
-	other.startEvents("n")() // stops at once, releasing the locks
+	other.release() // as a stopping agent does
 	require.NoError(t, mine.sweep(func() (map[types.UID]bool, error) { return map[types.UID]bool{"live": true}, nil }))
 	require.False(t, exists("others"))
 	require.NoError(t, mine.tearDown("live"))
