@@ -2,10 +2,8 @@ package daemonset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -27,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/history"
 )
 
 // Name is the controller's name in --controllers.
@@ -129,12 +127,7 @@ func Register(m *controller.Manager) error {
 }
 
 // Hash is the controller-revision-hash of a template.
-func Hash(t *corev1.PodTemplateSpec) string {
-	h := fnv.New32a()
-	b, _ := json.Marshal(t)
-	_, _ = h.Write(b)
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
+func Hash(t *corev1.PodTemplateSpec) string { return history.Hash(t) }
 
 // daemonTolerations are added to every DaemonSet pod, as Kubernetes does:
 // daemons stay on nodes that are not ready, unreachable or under pressure.

@@ -7,15 +7,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/utils/ptr"
@@ -51,6 +54,15 @@ type Owner struct {
 	// name (by name, by their HashLabel or by the hash after the owner's
 	// name) are never pruned.
 	InUse map[string]bool
+}
+
+// Hash is the hash of a pod template that names its revision
+// (<owner>-<hash>) and labels the owner's pods.
+func Hash(t *corev1.PodTemplateSpec) string {
+	h := fnv.New32a()
+	b, _ := json.Marshal(t)
+	_, _ = h.Write(b)
+	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
 }
 
 // TemplatePatch is a revision's data: a strategic merge patch that

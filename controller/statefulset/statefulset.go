@@ -2,10 +2,8 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -14,7 +12,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/gantryhq/gantry/controller"
+	"github.com/gantryhq/gantry/controller/history"
 )
 
 // Name is the controller's name in --controllers.
@@ -116,12 +114,7 @@ func Register(m *controller.Manager) error {
 
 // Hash is the hash of a template: its ControllerRevision is named
 // <set>-<hash> (RevisionName), the pods' controller-revision-hash label.
-func Hash(t *corev1.PodTemplateSpec) string {
-	h := fnv.New32a()
-	b, _ := json.Marshal(t)
-	_, _ = h.Write(b)
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
+func Hash(t *corev1.PodTemplateSpec) string { return history.Hash(t) }
 
 // ordinal parses <set>-<n>; -1 if p is not one of set's pods.
 func ordinal(set string, p *corev1.Pod) int {
