@@ -50,20 +50,20 @@ func (p Parallelizer) UntilStop(ctx context.Context, pieces int, fn func(i int) 
 		return
 	}
 	workers := max(p.workers, 1)
-	i := 0
-	if workers > 1 {
-		deadline := time.Now().Add(soloWork)
-		for ; i < pieces; i++ {
-			if i%soloCheckEvery == 0 && (ctx.Err() != nil || (i > 0 && time.Now().After(deadline))) {
-				break
-			}
-			if !fn(i) {
+	if workers == 1 {
+		for i := 0; i < pieces; i++ {
+			if ctx.Err() != nil || !fn(i) {
 				return
 			}
 		}
+		return
 	}
-	for ; i < pieces && workers == 1; i++ {
-		if ctx.Err() != nil || !fn(i) {
+	i := 0
+	for deadline := time.Now().Add(soloWork); i < pieces; i++ {
+		if i%soloCheckEvery == 0 && (ctx.Err() != nil || (i > 0 && time.Now().After(deadline))) {
+			break
+		}
+		if !fn(i) {
 			return
 		}
 	}
