@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
@@ -144,15 +143,9 @@ func (a *Agent) serveStreams(w http.ResponseWriter, r *http.Request, attach bool
 // execTarget finds the ID of the latest attempt of the requested container,
 // or an error with its HTTP status code.
 func (a *Agent) execTarget(ctx context.Context, req execRequest) (string, int, error) {
-	if a.pods == nil {
-		return "", http.StatusServiceUnavailable, errors.New("the node agent is not running")
-	}
-	pod, err := a.pods.Pods(req.namespace).Get(req.pod)
-	if apierrors.IsNotFound(err) {
-		return "", http.StatusNotFound, fmt.Errorf("pod %s/%s is not on this node", req.namespace, req.pod)
-	}
+	pod, code, err := a.requestedPod(req.namespace, req.pod)
 	if err != nil {
-		return "", http.StatusInternalServerError, err
+		return "", code, err
 	}
 	cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{Labels: map[string]string{
 		runtime.LabelPodUID: string(pod.UID), runtime.LabelContainerName: req.container,

@@ -13,7 +13,6 @@ import (
 
 	gwebsocket "github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
@@ -43,17 +42,9 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ns, name := r.PathValue("namespace"), r.PathValue("pod")
-	if a.pods == nil {
-		http.Error(w, "the node agent is not running", http.StatusServiceUnavailable)
-		return
-	}
-	pod, err := a.pods.Pods(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
-		return
-	}
+	pod, code, err := a.requestedPod(ns, name)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		http.Error(w, err.Error(), code)
 		return
 	}
 	if !pod.Spec.HostNetwork && pod.Status.PodIP == "" {

@@ -137,19 +137,28 @@ func (a *Agent) servePods(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
-	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+// requestedPod is the pod a request of the agent's API names, or an error
+// with its HTTP status code: 503 before the agent runs, 404 for a pod not
+// on this node.
+func (a *Agent) requestedPod(ns, name string) (*corev1.Pod, int, error) {
 	if a.pods == nil {
-		http.Error(w, "the node agent is not running", http.StatusServiceUnavailable)
-		return
+		return nil, http.StatusServiceUnavailable, errors.New("the node agent is not running")
 	}
 	pod, err := a.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		http.Error(w, fmt.Sprintf("pod %s/%s is not on this node", ns, name), http.StatusNotFound)
-		return
+		return nil, http.StatusNotFound, fmt.Errorf("pod %s/%s is not on this node", ns, name)
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return nil, http.StatusInternalServerError, err
+	}
+	return pod, 0, nil
+}
+
+func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
+	ns, name, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
+	pod, code, err := a.requestedPod(ns, name)
+	if err != nil {
+		http.Error(w, err.Error(), code)
 		return
 	}
 	q := r.URL.Query()
