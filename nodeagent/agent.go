@@ -311,7 +311,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	if a.static != nil {
 		a.readManifests(ctx)
-		wg.Go(func() { a.watchManifests(ctx) })
+		wg.Go(func() { a.every(ctx, a.opts.FileCheckFrequency, a.readManifests) })
 	}
 	for range 2 {
 		wg.Go(func() {
@@ -361,8 +361,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.InfoContext(ctx, "node agent running")
 
 	wg.Go(func() { a.heartbeat(ctx) })
-	wg.Go(func() { a.housekeeping(ctx) })
-	wg.Go(func() { a.collectGarbage(ctx) })
+	wg.Go(func() { a.every(ctx, a.opts.SyncInterval, a.housekeeping) })
+	wg.Go(func() { a.every(ctx, a.opts.ContainerGCInterval, a.collectGarbage) })
 	if a.static != nil {
 		// Mirror pods can be made now.
 		for _, key := range a.static.keys() {
@@ -402,6 +402,20 @@ func (a *Agent) processNext(ctx context.Context) bool {
 		a.queue.Forget(key)
 	}
 	return true
+}
+
+// every calls fn every d on the agent's clock until ctx is done.
+func (a *Agent) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := a.clock.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			fn(ctx)
+		}
+	}
 }
 
 // defaultCapacity measures the machine: cpu, memory, 110 pods, and

@@ -10,23 +10,14 @@ import (
 )
 
 // collectGarbage removes exited containers (see GarbageCollect) and then
-// unused images (see collectImages) every ContainerGCInterval until ctx is
-// done.
+// unused images (see collectImages). The agent runs it every
+// ContainerGCInterval.
 func (a *Agent) collectGarbage(ctx context.Context) {
-	t := a.clock.NewTicker(a.opts.ContainerGCInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		if err := a.GarbageCollect(ctx); err != nil && ctx.Err() == nil {
-			a.log.WarnContext(ctx, "collecting dead containers", "err", err)
-		}
-		if err := a.collectImages(ctx); err != nil && ctx.Err() == nil {
-			a.log.WarnContext(ctx, "collecting unused images", "err", err)
-		}
+	if err := a.GarbageCollect(ctx); err != nil && ctx.Err() == nil {
+		a.log.WarnContext(ctx, "collecting dead containers", "err", err)
+	}
+	if err := a.collectImages(ctx); err != nil && ctx.Err() == nil {
+		a.log.WarnContext(ctx, "collecting unused images", "err", err)
 	}
 }
 

@@ -471,50 +471,35 @@ func (a *Agent) removePod(ctx context.Context, uid types.UID) error {
 	return nil
 }
 
-// housekeeping removes, every sync interval, the runtime's pods of this
-// node that no longer exist in the API.
+// housekeeping removes the runtime's pods of this node that no longer
+// exist in the API (or as static pods), their volumes, and the probes of
+// containers that stopped. The agent runs it every sync interval.
 func (a *Agent) housekeeping(ctx context.Context) {
-	t := a.clock.NewTicker(a.opts.SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
+	sandboxes, err := a.rt.ListSandboxes(ctx, runtime.SandboxFilter{Labels: map[string]string{runtime.LabelNode: a.opts.NodeName}})
+	if err != nil {
+		return
+	}
+	live, err := a.livePods()
+	if err != nil {
+		return
+	}
+	if cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{State: runtime.ContainerRunning}); err == nil {
+		keep := map[string]bool{}
+		for _, c := range cs {
+			keep[c.ID] = true
 		}
-		sandboxes, err := a.rt.ListSandboxes(ctx, runtime.SandboxFilter{Labels: map[string]string{runtime.LabelNode: a.opts.NodeName}})
-		if err != nil {
-			continue
-		}
-		pods, err := a.pods.List(everything)
-		if err != nil {
-			continue
-		}
-		if cs, err := a.rt.ListContainers(ctx, runtime.ContainerFilter{State: runtime.ContainerRunning}); err == nil {
-			keep := map[string]bool{}
-			for _, c := range cs {
-				keep[c.ID] = true
-			}
-			a.probes.forget(keep)
-		}
-		live := map[string]bool{}
-		for _, p := range pods {
-			live[string(p.UID)] = true
-		}
-		for _, uid := range a.static.uids() {
-			live[string(uid)] = true
-		}
-		for _, sb := range sandboxes {
-			if !live[sb.UID] {
-				a.log.InfoContext(ctx, "removing an orphaned pod", "pod", sb.Namespace+"/"+sb.Name, "uid", sb.UID)
-				if err := a.rt.RemoveSandbox(ctx, sb.ID); err != nil {
-					a.log.WarnContext(ctx, "removing an orphaned pod", "uid", sb.UID, "err", err)
-				}
+		a.probes.forget(keep)
+	}
+	for _, sb := range sandboxes {
+		if !live[types.UID(sb.UID)] {
+			a.log.InfoContext(ctx, "removing an orphaned pod", "pod", sb.Namespace+"/"+sb.Name, "uid", sb.UID)
+			if err := a.rt.RemoveSandbox(ctx, sb.ID); err != nil {
+				a.log.WarnContext(ctx, "removing an orphaned pod", "uid", sb.UID, "err", err)
 			}
 		}
-		if err := a.volumes.sweep(a.livePods); err != nil {
-			a.log.WarnContext(ctx, "removing the volumes of orphaned pods", "err", err)
-		}
+	}
+	if err := a.volumes.sweep(a.livePods); err != nil {
+		a.log.WarnContext(ctx, "removing the volumes of orphaned pods", "err", err)
 	}
 }
 

@@ -298,21 +298,6 @@ func (a *Agent) readManifests(ctx context.Context) {
 	}
 }
 
-// watchManifests reads the manifest directory every FileCheckFrequency
-// until ctx is done.
-func (a *Agent) watchManifests(ctx context.Context) {
-	t := a.clock.NewTicker(a.opts.FileCheckFrequency)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			a.readManifests(ctx)
-		}
-	}
-}
-
 // syncStatic syncs the static pod of key: stops its replaced or removed
 // versions, runs the current one (status kept by the agent) and makes its
 // mirror pod match. The pod runs whether or not the API server answers;
