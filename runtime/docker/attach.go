@@ -43,7 +43,9 @@ func (r *Runtime) Attach(ctx context.Context, id string, opts runtime.AttachOpti
 	done := make(chan struct{})
 	defer close(done)
 	if c.Config.Tty && opts.Resize != nil {
-		go r.containerResizeLoop(ctx, id, opts.Resize, done)
+		go resizeLoop(opts.Resize, done, func(sz runtime.TerminalSize) {
+			_, _ = r.api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
+		})
 	}
 	if withStdin {
 		go func() {
@@ -63,21 +65,4 @@ func (r *Runtime) Attach(ctx context.Context, id string, opts runtime.AttachOpti
 		return fmt.Errorf("%s: output: %w", obj, err)
 	}
 	return nil
-}
-
-// containerResizeLoop forwards terminal sizes to a container's terminal
-// until sizes closes or done.
-func (r *Runtime) containerResizeLoop(ctx context.Context, id string, sizes <-chan runtime.TerminalSize, done <-chan struct{}) {
-	for {
-		select {
-		case <-done:
-			return
-		case sz, ok := <-sizes:
-			if !ok {
-				return
-			}
-			// A resize after the process ended fails harmlessly.
-			_, _ = r.api.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
-		}
-	}
 }

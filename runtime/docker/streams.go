@@ -81,7 +81,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions)
 	done := make(chan struct{})
 	defer close(done)
 	if opts.TTY && opts.Resize != nil {
-		go r.resizeLoop(ctx, created.ID, opts.Resize, done)
+		go resizeLoop(opts.Resize, done, func(sz runtime.TerminalSize) {
+			_, _ = r.api.ExecResize(ctx, created.ID, client.ExecResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
+		})
 	}
 	if opts.Stdin != nil {
 		go func() {
@@ -127,8 +129,10 @@ func (r *Runtime) execExitCode(ctx context.Context, obj, execID string) (int, er
 	}
 }
 
-// resizeLoop forwards terminal sizes until sizes closes or done.
-func (r *Runtime) resizeLoop(ctx context.Context, execID string, sizes <-chan runtime.TerminalSize, done <-chan struct{}) {
+// resizeLoop calls resize with each terminal size until sizes closes or
+// done (an exec's or a container's terminal). A resize after the process
+// ended fails harmlessly: its error is dropped.
+func resizeLoop(sizes <-chan runtime.TerminalSize, done <-chan struct{}, resize func(runtime.TerminalSize)) {
 	for {
 		select {
 		case <-done:
@@ -137,8 +141,7 @@ func (r *Runtime) resizeLoop(ctx context.Context, execID string, sizes <-chan ru
 			if !ok {
 				return
 			}
-			// A resize after the process ended fails harmlessly.
-			_, _ = r.api.ExecResize(ctx, execID, client.ExecResizeOptions{Height: uint(sz.Height), Width: uint(sz.Width)})
+			resize(sz)
 		}
 	}
 }
