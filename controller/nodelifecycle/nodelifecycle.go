@@ -437,7 +437,7 @@ func (c *Controller) markPodsNotReady(ctx context.Context, n *corev1.Node, now t
 	}
 	var errs []error
 	for _, p := range pods {
-		if p.Spec.NodeName != n.Name || !podReady(p) {
+		if p.Spec.NodeName != n.Name || !controller.PodReady(p) {
 			continue
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -445,7 +445,7 @@ func (c *Controller) markPodsNotReady(ctx context.Context, n *corev1.Node, now t
 			if err != nil {
 				return err
 			}
-			if cur.UID != p.UID || cur.Spec.NodeName != n.Name || !podReady(cur) {
+			if cur.UID != p.UID || cur.Spec.NodeName != n.Name || !controller.PodReady(cur) {
 				return nil
 			}
 			cur = cur.DeepCopy()
@@ -468,15 +468,6 @@ func (c *Controller) markPodsNotReady(ctx context.Context, n *corev1.Node, now t
 		h.markPods = false
 	}
 	return errors.Join(errs...)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // nodeRef is the node as the involved object of its events: a cluster
